@@ -1,1 +1,13 @@
-"""cytodask.ingest."""
+"""Ingest: sources → atlas store (AnnData Zarr with CSR X in blocks of cells)."""
+
+from __future__ import annotations
+
+from cytodask.ingest.atlas import Atlas, open_atlas
+from cytodask.ingest.base import DataSource, Schema, check_counts, detect_symbol_column
+from cytodask.ingest.convert import ConvertStage, convert
+from cytodask.ingest.h5ad import LocalH5ADSource
+
+__all__ = [
+    "Atlas", "ConvertStage", "DataSource", "LocalH5ADSource", "Schema",
+    "check_counts", "convert", "detect_symbol_column", "open_atlas",
+]

@@ -1,0 +1,168 @@
+"""``cytodask`` command line: convert, rebuild, status, demo.
+
+Failures exit non-zero with a one-line reason (``--traceback`` shows the rest).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from cytodask.core.events import Event
+
+
+class _Progress:
+    """Rich progress bars fed by run events (one bar per stage)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled and sys.stderr.isatty() or os.environ.get("CYTODASK_PROGRESS") == "1"
+        self._bar: Any = None
+        self._tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> _Progress:
+        if self.enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._bar = Progress(TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("blocks"), TimeElapsedColumn(), transient=False)
+            self._bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+    def __call__(self, ev: Event) -> None:
+        kind, stage = ev["event"], ev.get("stage")
+        if self._bar is None:
+            if kind == "stage_finished":
+                print(f"  {stage}: {ev['computed']} blocks computed, {ev['skipped']} skipped "
+                      f"({ev['seconds']:.1f} s)", file=sys.stderr)
+            elif kind == "stage_skipped":
+                print(f"  {stage}: up to date, skipped", file=sys.stderr)
+            return
+        if kind == "stage_started":
+            self._tasks[stage] = self._bar.add_task(stage, total=ev["n_blocks"], completed=ev["skipped"])
+        elif kind == "block_done" and stage in self._tasks:
+            self._bar.advance(self._tasks[stage])
+        elif kind == "stage_skipped":
+            n = ev.get("n_blocks") or 1
+            self._bar.add_task(f"{stage} (up to date)", total=n, completed=n)
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from cytodask.ingest import LocalH5ADSource, convert
+
+    source = LocalH5ADSource(args.input, layer=args.layer)
+    with _Progress(not args.quiet) as progress:
+        from cytodask.core.events import EventBus
+
+        report = convert(source, args.store, block_cells=args.block_cells, require_counts=not args.allow_non_counts,
+                         events=EventBus(callbacks=[progress]))
+    s = report.summary
+    word = "already up to date" if report.state == "skipped" else f"{report.computed} blocks written"
+    print(f"{args.store}: {s.get('n_obs', '?')} cells × {s.get('n_vars', '?')} genes, {word}")
+    return 0
+
+
+def _cmd_rebuild(args: argparse.Namespace) -> int:
+    from cytodask.orchestration.rebuild import rebuild
+
+    with _Progress(not args.quiet) as progress:
+        reports = rebuild(args.spec, output=args.output, scheduler=args.scheduler,
+                          wait=None if args.wait else 0, full_hash=args.full_hash, callbacks=[progress])
+    computed = sum(r.computed for r in reports)
+    print(f"rebuild done: {len(reports)} stages, {computed} blocks computed, "
+          f"{sum(r.skipped for r in reports)} reused")
+    return 0
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from cytodask.orchestration.rebuild import status
+
+    rows = status(args.dir, spec=args.spec)
+    if not rows:
+        print(f"{args.dir}: no stages yet")
+        return 0
+    width = max(len(r.name) for r in rows)
+    for r in rows:
+        detail = ""
+        if r.state == "partial":
+            detail = f" {r.done} of {r.n_blocks if r.n_blocks is not None else '?'} blocks"
+        elif r.state == "complete":
+            detail = f" ({r.n_blocks} blocks)"
+        elif r.state == "stale":
+            detail = " (inputs, parameters or code changed: will recompute)"
+        print(f"{r.name:<{width}}  {r.state}{detail}")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from cytodask.demo.run import run_demo
+
+    return run_demo(output=Path(args.output), n_cells=args.cells, n_genes=args.genes, spec=args.spec,
+                    quiet=args.quiet, progress_factory=_Progress)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="cytodask", description="CytoAtlas pipeline on Dask and GPUs.")
+    p.add_argument("--traceback", action="store_true", help="show the full traceback on errors")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    c = sub.add_parser("convert", help="convert a source (.h5ad) into an atlas store (resumable)")
+    c.add_argument("input", help="input .h5ad")
+    c.add_argument("store", help="output atlas store (STORE.zarr)")
+    c.add_argument("--layer", default=None, help="layer holding raw counts (default: X)")
+    c.add_argument("--block-cells", type=int, default=10_000, help="cells per block (default 10000)")
+    c.add_argument("--allow-non-counts", action="store_true", help="accept non-integer values")
+    c.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    c.set_defaults(func=_cmd_convert)
+
+    r = sub.add_parser("rebuild", help="run or resume an atlas rebuild from a spec")
+    r.add_argument("spec", help="rebuild spec (TOML), e.g. graphs/demo.toml")
+    r.add_argument("--output", default=None, help="result directory (default: the spec's output_dir)")
+    r.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler")
+    r.add_argument("--wait", action="store_true", help="wait for another run on the same output to finish")
+    r.add_argument("--full-hash", action="store_true", help="fingerprint inputs by full content")
+    r.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    r.set_defaults(func=_cmd_rebuild)
+
+    s = sub.add_parser("status", help="what each stage of a result directory has done")
+    s.add_argument("dir", help="result directory")
+    s.add_argument("--spec", default=None, help="judge staleness against this spec (default: the last run's)")
+    s.set_defaults(func=_cmd_status)
+
+    d = sub.add_parser("demo", help="build the embedded demo atlas and run graphs/demo.toml on it")
+    d.add_argument("--output", default="demo-output", help="directory for the atlas and results")
+    d.add_argument("--cells", type=int, default=50_000, help="cells in the demo atlas (default 50000)")
+    d.add_argument("--genes", type=int, default=20_000, help="genes in the demo atlas (default 20000)")
+    d.add_argument("--spec", default=None, help="rebuild spec (default: graphs/demo.toml of this checkout)")
+    d.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    d.set_defaults(func=_cmd_demo)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    warnings.filterwarnings("ignore", message=".*autosharding.*")
+    warnings.filterwarnings("ignore", message=".*Consolidated metadata.*")
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("cytodask: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+    except Exception as e:
+        if args.traceback:
+            raise
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        print(f"cytodask: error: {msg}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,124 @@
+"""Start or connect to the Dask cluster a run uses.
+
+:func:`cluster` is a context manager yielding a ``distributed.Client`` (or
+``None`` for ``cluster = "none"``):
+
+- ``config.scheduler_address`` set → connect to that scheduler (an existing
+  cluster, e.g. workers started by SLURM on a shared filesystem);
+- else, with CuPy and a GPU present (and ``gpu_devices != []``) → a dask-cuda
+  ``LocalCUDACluster``, one worker per GPU, with an optional RMM pool;
+- else → a ``LocalCluster`` of CPU workers.
+
+The dashboard address is printed. The cluster is closed on normal exit, on
+error and on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from cytodask.core.backend import gpu_available
+from cytodask.core.config import Config
+
+log = logging.getLogger("cytodask")
+
+
+def cluster_kind(config: Config) -> str:
+    """Which cluster :func:`cluster` would use: ``address``, ``cuda``, ``local`` or ``none``."""
+    if config.scheduler_address:
+        return "address"
+    if config.cluster == "none":
+        return "none"
+    if config.cluster == "local":
+        return "local"
+    wants_gpu = config.gpu_devices != []
+    if config.cluster == "cuda":
+        if not gpu_available():
+            raise RuntimeError(
+                "config.cluster = 'cuda' but CuPy sees no CUDA device; install the 'gpu' extra on a GPU "
+                "machine, or set cluster = 'local' (CPU workers)"
+            )
+        return "cuda"
+    return "cuda" if wants_gpu and gpu_available() else "local"
+
+
+def _local_cuda_cluster(config: Config) -> Any:
+    try:
+        from dask_cuda import LocalCUDACluster
+    except ImportError:
+        raise RuntimeError(
+            "a GPU is available but dask-cuda is not installed; pip install 'cytodask[gpu]', "
+            "or set gpu_devices = [] to run on CPU workers"
+        ) from None
+    kwargs: dict[str, Any] = {"dashboard_address": config.dashboard_address}
+    if config.gpu_devices:
+        kwargs["CUDA_VISIBLE_DEVICES"] = ",".join(str(d) for d in config.gpu_devices)
+    if config.rmm_pool_size:
+        kwargs["rmm_pool_size"] = config.rmm_pool_size
+    if config.threads_per_worker:
+        kwargs["threads_per_worker"] = config.threads_per_worker
+    if config.memory_limit != "auto":
+        kwargs["memory_limit"] = config.memory_limit
+    return LocalCUDACluster(**kwargs)
+
+
+def _local_cluster(config: Config) -> Any:
+    from distributed import LocalCluster
+
+    return LocalCluster(
+        n_workers=config.n_workers,
+        threads_per_worker=config.threads_per_worker,
+        processes=config.processes,
+        memory_limit=config.memory_limit,
+        dashboard_address=config.dashboard_address,
+        silence_logs=logging.ERROR,
+    )
+
+
+@contextlib.contextmanager
+def cluster(config: Config, *, echo: Callable[[str], None] | None = print) -> Iterator[Any]:
+    """Yield a ``distributed.Client`` for ``config`` and close it afterwards.
+
+    Parameters
+    ----------
+    config
+        Run configuration (``scheduler_address``, ``cluster``, ``gpu_devices``, ...).
+    echo
+        Where to print the dashboard address (``None`` = silent).
+    """
+    kind = cluster_kind(config)
+    if kind == "none":
+        yield None
+        return
+    from distributed import Client
+
+    local: Any = None
+    client: Any = None
+    try:
+        if kind == "address":
+            try:
+                client = Client(config.scheduler_address, timeout="30s")
+            except OSError as e:
+                raise RuntimeError(
+                    f"cannot reach the Dask scheduler at {config.scheduler_address}: {e}; check the "
+                    "address (dask scheduler prints it) or drop scheduler_address to start a local cluster"
+                ) from None
+        else:
+            local = _local_cuda_cluster(config) if kind == "cuda" else _local_cluster(config)
+            client = Client(local)
+        if echo is not None:
+            n = len(client.scheduler_info(n_workers=-1).get("workers", {}))
+            what = {"address": "existing cluster", "cuda": "LocalCUDACluster", "local": "LocalCluster"}[kind]
+            echo(f"Dask {what}: {n} workers; dashboard: {client.dashboard_link}")
+        yield client
+    finally:
+        # Close on success, error and KeyboardInterrupt alike.
+        with contextlib.suppress(Exception):
+            if client is not None:
+                client.close(timeout=10)
+        with contextlib.suppress(Exception):
+            if local is not None:
+                local.close(timeout=10)

@@ -1,0 +1,208 @@
+"""Run stages through the result store: skip what is done, compute what is missing.
+
+For each stage, in dependency order:
+
+1. fingerprint = hash(code version, parameters, upstream fingerprints, input files);
+2. a complete stage with that fingerprint is skipped; a stage with another
+   fingerprint (stale) is wiped — and, since fingerprints chain, so is every
+   stage downstream of it;
+3. ``plan`` gives the number of blocks; blocks with a valid completion record
+   are skipped, the others are built as one lazy graph and computed on the
+   cluster (or in this process for ``where = "client"`` stages);
+4. ``finalize`` runs and the manifest is marked complete.
+"""
+
+from __future__ import annotations
+
+import resource
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import dask
+
+from cytodask.core.config import Config
+from cytodask.core.events import EventBus
+from cytodask.core.stage import Stage, StageContext
+from cytodask.core.store import ResultStore
+
+
+class StageFailed(RuntimeError):
+    """A stage raised; the message names the stage and the block."""
+
+
+@dataclass
+class StageReport:
+    name: str
+    fingerprint: str
+    state: str  # "skipped" | "computed"
+    n_blocks: int = 0
+    computed: int = 0
+    skipped: int = 0
+    seconds: float = 0.0
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process in MiB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def stage_fingerprints(stages: Sequence[Stage], *, full_hash: bool = False) -> dict[str, str]:
+    """Fingerprint of every stage, in order (upstream first)."""
+    fps: dict[str, str] = {}
+    names = [s.name for s in stages]
+    if len(set(names)) != len(names):
+        dup = sorted({n for n in names if names.count(n) > 1})
+        raise ValueError(f"stage names must be unique; repeated: {dup}")
+    for s in stages:
+        missing = [i for i in s.inputs if i not in fps]
+        if missing:
+            raise ValueError(
+                f"stage {s.name!r} reads {missing}, which must be defined before it "
+                f"(stages so far: {list(fps)})"
+            )
+        fps[s.name] = s.fingerprint(fps, full_hash=full_hash)
+    return fps
+
+
+def run_stages(
+    stages: Sequence[Stage],
+    store: ResultStore,
+    config: Config,
+    *,
+    client: Any = None,
+    events: EventBus | None = None,
+    full_hash: bool = False,
+) -> list[StageReport]:
+    """Run (or resume) ``stages`` into ``store``.
+
+    Parameters
+    ----------
+    stages
+        In dependency order; each stage's ``inputs`` name earlier stages.
+    store
+        The result store.
+    config
+        Run configuration (passed to the stages).
+    client
+        A ``distributed.Client``; ``None`` computes in this process with
+        Dask's synchronous scheduler (debugging; ``cluster = "none"``).
+    events
+        Event bus for progress; a silent one is made if omitted.
+    full_hash
+        Fingerprint input files by their full content instead of samples.
+    """
+    events = events or EventBus()
+    store.ensure()
+    fps = stage_fingerprints(stages, full_hash=full_hash)
+    reports: list[StageReport] = []
+    events.emit("run_started", stages=[s.name for s in stages], output=str(store.root))
+    t_run = time.perf_counter()
+    for stage in stages:
+        reports.append(_run_one(stage, store, config, fps, client, events))
+    events.emit(
+        "run_finished",
+        seconds=time.perf_counter() - t_run,
+        computed={r.name: r.computed for r in reports},
+        skipped={r.name: r.skipped for r in reports},
+        peak_rss_mb=peak_rss_mb(),
+    )
+    return reports
+
+
+def _run_one(
+    stage: Stage,
+    store: ResultStore,
+    config: Config,
+    fps: dict[str, str],
+    client: Any,
+    events: EventBus,
+) -> StageReport:
+    fp = fps[stage.name]
+    state = store.stage(stage.name)
+    info = {"stage": stage.name, "class": type(stage).__name__, "version": stage.version,
+            "params": stage.params(), "inputs": {i: fps[i] for i in stage.inputs}}
+    t0 = time.perf_counter()
+    if state.begin(fp, info):
+        m = state.manifest() or {}
+        n = int(m.get("n_blocks") or 0)
+        stage.cleanup(StageContext(name=stage.name, state=state, fingerprint=fp, config=config,
+                                   inputs={i: store.stage_path(i) for i in stage.inputs}))
+        events.emit("stage_skipped", stage=stage.name, n_blocks=n, reason="complete, fingerprint unchanged")
+        return StageReport(stage.name, fp, "skipped", n_blocks=n, skipped=n, summary=m.get("summary", {}))
+    ctx = StageContext(
+        name=stage.name, state=state, fingerprint=fp, config=config,
+        inputs={i: store.stage_path(i) for i in stage.inputs},
+    )
+    try:
+        n_blocks = int(stage.plan(ctx))
+        state.update(n_blocks=n_blocks)
+        done = state.done_blocks(fp)
+        missing = [i for i in range(n_blocks) if i not in done]
+        events.emit("stage_started", stage=stage.name, n_blocks=n_blocks, skipped=len(done), to_compute=len(missing))
+        _compute_blocks(stage, ctx, missing, client, events)
+        summary = stage.finalize(ctx) or {}
+    except Exception as e:
+        events.emit("stage_failed", stage=stage.name, error=f"{type(e).__name__}: {e}")
+        if isinstance(e, (StageFailed, ValueError, TypeError, FileNotFoundError, KeyError)):
+            raise
+        raise StageFailed(f"stage {stage.name!r} failed: {type(e).__name__}: {e}") from e
+    state.complete(summary)
+    stage.cleanup(ctx)
+    seconds = time.perf_counter() - t0
+    report = StageReport(stage.name, fp, "computed", n_blocks=n_blocks, computed=len(missing),
+                         skipped=len(done), seconds=seconds, summary=summary)
+    events.emit("stage_finished", stage=stage.name, n_blocks=n_blocks, computed=len(missing),
+                skipped=len(done), seconds=seconds, peak_rss_mb=peak_rss_mb(),
+                worker_peak_rss_mb=_worker_peak_mb(client))
+    return report
+
+
+def _compute_blocks(stage: Stage, ctx: StageContext, missing: list[int], client: Any, events: EventBus) -> None:
+    if not missing:
+        return
+    if stage.where == "client":
+        for i in missing:
+            try:
+                stage.run_block(ctx, i)
+            except (ValueError, TypeError, FileNotFoundError, KeyError):
+                raise
+            except Exception as e:
+                raise StageFailed(f"stage {stage.name!r} failed in block {i}: {type(e).__name__}: {e}") from e
+            events.emit("block_done", stage=stage.name, block=i)
+        return
+    tasks = stage.block_tasks(ctx, missing)
+    if len(tasks) != len(missing):
+        raise RuntimeError(f"stage {stage.name!r} built {len(tasks)} tasks for {len(missing)} blocks")
+    if client is None:
+        for i, task in zip(missing, tasks, strict=True):
+            (res,) = dask.compute(task, scheduler="sync")
+            events.emit("block_done", stage=stage.name, block=res.get("block", i))
+        return
+    from distributed import as_completed
+
+    futures = client.compute(tasks)
+    index = {f.key: i for f, i in zip(futures, missing, strict=True)}
+    try:
+        for fut in as_completed(futures):
+            try:
+                res = fut.result()
+            except Exception as e:
+                raise StageFailed(
+                    f"stage {stage.name!r} failed in block {index[fut.key]}: {type(e).__name__}: {e}"
+                ) from e
+            events.emit("block_done", stage=stage.name, block=res.get("block", index[fut.key]))
+    finally:
+        client.cancel([f for f in futures if not f.done()])
+
+
+def _worker_peak_mb(client: Any) -> float | None:
+    if client is None:
+        return None
+    try:
+        peaks = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0)
+        return max(peaks.values()) if peaks else None
+    except Exception:
+        return None

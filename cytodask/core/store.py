@@ -1,0 +1,215 @@
+"""The result store: one Zarr group per stage, block records and manifests.
+
+Layout of a result store rooted at ``ROOT``::
+
+    ROOT/
+      .lock                       held (flock) by the run writing ROOT
+      run-log.jsonl               one JSON event per line, every run
+      spec.toml                   the spec of the last run (for `cytodask status`)
+      stages/<name>.zarr/         the stage's outputs (a Zarr group; AnnData layout where it is one)
+        _cytodask/manifest.json   stage, fingerprint, params, n_blocks, state
+        _cytodask/blocks/<i>.json completion record of block i (written after its data)
+
+A block counts as done only if its record exists *and* carries the stage's
+current fingerprint. Records are written atomically after the block's data
+has been written (and ``fsync``-ed), so a block being written when the
+process died is never counted as done.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from cytodask.core.atomic import atomic_write_json, fsync_path, read_json, remove_tree
+
+_META = "_cytodask"
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]*$")
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+class StageState:
+    """Manifest and block records of one stage directory.
+
+    Parameters
+    ----------
+    path
+        The stage's directory (a Zarr group root).
+    fsync
+        Make records durable with ``fsync`` before they count.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, fsync: bool = True) -> None:
+        self.path = Path(path)
+        self.fsync = fsync
+
+    @property
+    def meta_dir(self) -> Path:
+        return self.path / _META
+
+    @property
+    def blocks_dir(self) -> Path:
+        return self.meta_dir / "blocks"
+
+    def manifest(self) -> dict[str, Any] | None:
+        """The stage manifest, or ``None`` if the stage never started."""
+        return read_json(self.meta_dir / "manifest.json")
+
+    def begin(self, fingerprint: str, info: dict[str, Any]) -> bool:
+        """Prepare the directory for a run with ``fingerprint``.
+
+        An existing directory from a different fingerprint (changed inputs,
+        parameters or code) is removed first. Returns ``True`` when the stage
+        is already complete with this fingerprint (nothing to do).
+        """
+        m = self.manifest()
+        if m is not None and m.get("fingerprint") == fingerprint:
+            if m.get("state") == "complete":
+                return True
+            return False
+        if self.path.exists():
+            remove_tree(self.path)
+        self.blocks_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(
+            self.meta_dir / "manifest.json",
+            {**info, "fingerprint": fingerprint, "state": "running", "started": _now()},
+            fsync=self.fsync,
+        )
+        return False
+
+    def update(self, **fields: Any) -> None:
+        """Merge ``fields`` into the manifest (atomically)."""
+        m = self.manifest() or {}
+        m.update(fields)
+        atomic_write_json(self.meta_dir / "manifest.json", m, fsync=self.fsync)
+
+    def complete(self, summary: dict[str, Any] | None = None) -> None:
+        """Mark the stage complete; only called after every block and the finalisation."""
+        self.update(state="complete", finished=_now(), summary=summary or {})
+
+    def record_block(self, index: int, fingerprint: str, info: dict[str, Any] | None = None) -> None:
+        """Write the completion record of block ``index`` (call only after its data is durable)."""
+        atomic_write_json(
+            self.blocks_dir / f"{index:08d}.json",
+            {"block": index, "fingerprint": fingerprint, **(info or {})},
+            fsync=self.fsync,
+        )
+
+    def block_record(self, index: int, fingerprint: str) -> dict[str, Any] | None:
+        """The record of block ``index`` if it is valid for ``fingerprint``."""
+        rec = read_json(self.blocks_dir / f"{index:08d}.json")
+        if rec is None or rec.get("fingerprint") != fingerprint or rec.get("block") != index:
+            return None
+        return rec
+
+    def done_blocks(self, fingerprint: str) -> set[int]:
+        """Indices of blocks with a valid completion record for ``fingerprint``."""
+        done: set[int] = set()
+        if not self.blocks_dir.is_dir():
+            return done
+        for f in self.blocks_dir.glob("*.json"):
+            rec = read_json(f)
+            if rec and rec.get("fingerprint") == fingerprint and f.stem == f"{rec.get('block', -1):08d}":
+                done.add(int(rec["block"]))
+        return done
+
+    def status(self, expected_fingerprint: str | None = None) -> dict[str, Any]:
+        """One of complete / partial / stale / not started, with block counts."""
+        m = self.manifest()
+        if m is None:
+            return {"state": "not started", "done": 0, "n_blocks": None}
+        fp = m.get("fingerprint")
+        n = m.get("n_blocks")
+        done = len(self.done_blocks(fp)) if fp else 0
+        if expected_fingerprint is not None and fp != expected_fingerprint:
+            state = "stale"
+        elif m.get("state") == "complete":
+            state = "complete"
+        else:
+            state = "partial"
+        return {"state": state, "done": done, "n_blocks": n, "manifest": m}
+
+
+def fsync_zarr_region(array: Any, selection: tuple[slice, ...]) -> None:
+    """``fsync`` the chunk files of a local Zarr array that ``selection`` touches.
+
+    Zarr's local store already writes chunks atomically (temp file + rename);
+    this adds durability, so a completion record never outlives its data after
+    a power loss. Non-local stores are left to their own guarantees.
+    """
+    root = getattr(array.store, "root", None)
+    if root is None:
+        return
+    chunks = array.chunks
+    ranges = []
+    for sl, c, n in zip(selection, chunks, array.shape, strict=False):
+        start, stop, _ = sl.indices(n)
+        if stop <= start:
+            return
+        ranges.append(range(start // c, (stop - 1) // c + 1))
+    base = Path(root) / array.path
+    dirs: set[Path] = set()
+    for coords in _product(ranges):
+        f = base / array.metadata.encode_chunk_key(tuple(coords))
+        fsync_path(f)
+        dirs.add(f.parent)
+    for d in dirs:
+        fsync_path(d)
+
+
+def _product(ranges: list[range]) -> Iterable[list[int]]:
+    if not ranges:
+        yield []
+        return
+    for head in ranges[0]:
+        for tail in _product(ranges[1:]):
+            yield [head, *tail]
+
+
+class ResultStore:
+    """Root of a rebuild's outputs: stage directories, lock, run log.
+
+    Parameters
+    ----------
+    root
+        Directory (created if missing). Must be on a filesystem every worker
+        sees when running on a multi-machine cluster.
+    fsync
+        Durable records (see :class:`StageState`).
+    """
+
+    def __init__(self, root: str | os.PathLike[str], *, fsync: bool = True) -> None:
+        self.root = Path(root)
+        self.fsync = fsync
+
+    def stage_path(self, name: str) -> Path:
+        if not _NAME.match(name):
+            raise ValueError(
+                f"stage name {name!r} is not allowed: use letters, digits, '_' or '-', starting with a letter"
+            )
+        return self.root / "stages" / f"{name}.zarr"
+
+    def stage(self, name: str) -> StageState:
+        return StageState(self.stage_path(name), fsync=self.fsync)
+
+    def stage_names(self) -> list[str]:
+        d = self.root / "stages"
+        if not d.is_dir():
+            return []
+        return sorted(p.name[: -len(".zarr")] for p in d.glob("*.zarr") if (p / _META).is_dir())
+
+    @property
+    def log_path(self) -> Path:
+        return self.root / "run-log.jsonl"
+
+    def ensure(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        if self.fsync:
+            fsync_path(self.root.parent)

@@ -1,0 +1,138 @@
+"""The ingest interface every source implements.
+
+A :class:`DataSource` exposes its shape and metadata (:meth:`schema`,
+:meth:`obs`, :meth:`var`) and random access to rows of counts
+(:meth:`read_rows`), always as CSR blocks of cells — never the whole matrix.
+The atlas-store conversion (:mod:`cytodask.ingest.convert`) consumes only this
+interface, so H5AD, 10x, Loom, remote and Census sources slot in unchanged.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+SYMBOL_COLUMNS = ("feature_name", "symbol", "gene_symbols", "gene_symbol", "gene_name", "features", "name")
+
+
+@dataclass(frozen=True)
+class Schema:
+    """Shape and metadata layout of a source."""
+
+    n_obs: int
+    n_vars: int
+    obs_columns: dict[str, str]
+    var_columns: dict[str, str]
+    dtype: str
+    symbol_column: str | None
+
+
+def detect_symbol_column(var: pd.DataFrame) -> str | None:
+    """The var column holding gene symbols, if var names are not symbols themselves.
+
+    Returns ``None`` when the index already looks like symbols (not ``ENSG…``).
+    """
+    index = var.index.astype(str)
+    ensembl = index.str.match(r"^ENS[A-Z]*G\d+").mean() > 0.5 if len(index) else False
+    if not ensembl:
+        return None
+    for col in SYMBOL_COLUMNS:
+        if col in var.columns:
+            return col
+    return None
+
+
+class DataSource(abc.ABC):
+    """A readable single-cell count matrix with obs/var tables."""
+
+    @property
+    @abc.abstractmethod
+    def name(self) -> str:
+        """Human-readable identity (path or URL) used in messages."""
+
+    @abc.abstractmethod
+    def obs(self) -> pd.DataFrame:
+        """Cell metadata (categoricals kept)."""
+
+    @abc.abstractmethod
+    def var(self) -> pd.DataFrame:
+        """Gene metadata, indexed by var names."""
+
+    @property
+    @abc.abstractmethod
+    def shape(self) -> tuple[int, int]:
+        """(cells, genes)."""
+
+    @property
+    @abc.abstractmethod
+    def dtype(self) -> np.dtype[Any]:
+        """Dtype of the stored values."""
+
+    @abc.abstractmethod
+    def read_rows(self, start: int, stop: int) -> sp.csr_matrix:
+        """Counts of cells ``[start, stop)`` as CSR (sorted indices)."""
+
+    def obs_columns(self) -> list[str]:
+        """Names of the obs columns (sources may answer without reading obs)."""
+        return list(self.obs().columns)
+
+    def fingerprint_paths(self) -> dict[str, Path]:
+        """Local files whose content the source's data depends on."""
+        return {}
+
+    def identity(self) -> dict[str, Any]:
+        """Parameters that identify what is read (goes into fingerprints)."""
+        return {"source": type(self).__name__, "name": self.name}
+
+    def nnz_hint(self) -> int | None:
+        """Total stored values if known cheaply (used to size chunks)."""
+        return None
+
+    def schema(self) -> Schema:
+        obs, var = self.obs(), self.var()
+        n_obs, n_vars = self.shape
+        return Schema(
+            n_obs=n_obs,
+            n_vars=n_vars,
+            obs_columns={c: str(t) for c, t in obs.dtypes.items()},
+            var_columns={c: str(t) for c, t in var.dtypes.items()},
+            dtype=str(self.dtype),
+            symbol_column=detect_symbol_column(var),
+        )
+
+    def iter_chunks(self, block_cells: int) -> Iterator[tuple[int, int, sp.csr_matrix]]:
+        """Yield ``(start, stop, csr)`` blocks of ``block_cells`` cells, in order."""
+        n = self.shape[0]
+        for start in range(0, n, block_cells):
+            stop = min(n, start + block_cells)
+            yield start, stop, self.read_rows(start, stop)
+
+
+def check_counts(block: sp.csr_matrix, *, where: str, layers: list[str] | None = None) -> None:
+    """Raise if ``block`` is not raw counts (negative or non-integer values).
+
+    The message names the source and what to pass instead.
+    """
+    data = block.data
+    if data.size == 0:
+        return
+    if np.issubdtype(data.dtype, np.floating) and not np.isfinite(data).all():
+        raise ValueError(f"{where}: the matrix holds NaN or infinite values; counts must be finite")
+    if (data < 0).any():
+        raise ValueError(
+            f"{where}: the matrix holds negative values (min {data.min():g}), so it is not raw counts "
+            "(scaled or batch-corrected data?); point at the raw-count matrix or layer"
+        )
+    if np.issubdtype(data.dtype, np.floating) and not np.all(np.mod(data, 1) == 0):
+        hint = f"; layers in this file: {layers}" if layers else ""
+        raise ValueError(
+            f"{where}: the matrix holds non-integer values (e.g. {data[np.mod(data, 1) != 0][0]:g}), so it "
+            f"looks normalised, but raw counts are needed; pass --layer NAME with the raw-count layer{hint}"
+        )

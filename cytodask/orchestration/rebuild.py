@@ -1,0 +1,115 @@
+"""Run or resume a rebuild spec, and report what each stage has done."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cytodask.core.atomic import atomic_write_json, read_json
+from cytodask.core.cluster import cluster
+from cytodask.core.events import Callback, EventBus
+from cytodask.core.lock import OutputLock
+from cytodask.core.runner import StageReport, run_stages, stage_fingerprints
+from cytodask.core.store import ResultStore
+from cytodask.orchestration.spec import Spec, check_obs_columns, load_spec
+
+
+def rebuild(
+    spec: str | os.PathLike[str] | Spec,
+    *,
+    output: str | os.PathLike[str] | None = None,
+    scheduler: str | None = None,
+    wait: float | None = 0,
+    full_hash: bool = False,
+    callbacks: list[Callback] | None = None,
+    echo: Callable[[str], None] | None = print,
+    config_overrides: dict[str, Any] | None = None,
+) -> list[StageReport]:
+    """Run or resume the rebuild described by ``spec``.
+
+    Parameters
+    ----------
+    spec
+        Path of a TOML spec (or a loaded :class:`Spec`).
+    output
+        Result store directory (default: the spec's ``config.output_dir``).
+    scheduler
+        Address of an existing Dask scheduler (overrides the spec).
+    wait
+        Seconds to wait for another run holding the output (``None`` = forever).
+    full_hash
+        Fingerprint input files by their full content.
+    callbacks
+        Progress event subscribers (see :mod:`cytodask.core.events`).
+    echo
+        Where to print the dashboard address and notices (``None`` = silent).
+    """
+    overrides = dict(config_overrides or {})
+    if output is not None:
+        overrides["output_dir"] = Path(output)
+    if scheduler is not None:
+        overrides["scheduler_address"] = scheduler
+    if not isinstance(spec, Spec):
+        spec = load_spec(spec, overrides=overrides)
+    elif overrides:
+        spec.config = spec.config.replace(**overrides)
+    config = spec.config
+    source = spec.make_source()
+    stages = spec.build(source=source)
+    check_obs_columns(stages, source.obs_columns(), f"{spec.path}")
+    store = ResultStore(config.output_dir, fsync=config.checkpoint.fsync)
+    store.ensure()
+    with OutputLock(store.root, wait=wait):
+        atomic_write_json(store.root / "spec.json", spec.resolved(), fsync=config.checkpoint.fsync)
+        events = EventBus(store.log_path, callbacks)
+        if echo is not None:
+            echo(f"cytodask rebuild {spec.name}: results in {store.root}")
+        with cluster(config, echo=echo) as client:
+            events.client = client
+            try:
+                return run_stages(stages, store, config, client=client, events=events, full_hash=full_hash)
+            except BaseException as e:
+                events.emit("run_failed", error=f"{type(e).__name__}: {e}")
+                raise
+
+
+@dataclass
+class StageStatus:
+    name: str
+    state: str  # complete | partial | stale | not started
+    done: int
+    n_blocks: int | None
+    summary: dict[str, Any]
+
+
+def status(output: str | os.PathLike[str], *, spec: str | os.PathLike[str] | None = None) -> list[StageStatus]:
+    """What each stage of a result store has done, and what is stale.
+
+    Staleness is judged against ``spec`` (default: the spec of the last run,
+    saved in the store) and the current input files.
+    """
+    root = Path(output)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root} is not a result directory (no rebuild has written there)")
+    store = ResultStore(root)
+    expected: dict[str, str] = {}
+    names: list[str] = []
+    saved = read_json(root / "spec.json")
+    sp = load_spec(spec, overrides={"output_dir": root}) if spec else (Spec.from_resolved(saved) if saved else None)
+    if sp is not None:
+        try:
+            stages = sp.build()
+            expected = stage_fingerprints(stages)
+        except (FileNotFoundError, ValueError):
+            stages = []
+        names = [s.name for s in stages] if stages else []
+    names += [n for n in store.stage_names() if n not in names]
+    out = []
+    for n in names:
+        st = store.stage(n).status(expected.get(n))
+        m = st.get("manifest") or {}
+        out.append(StageStatus(n, st["state"], st["done"], st["n_blocks"], m.get("summary", {})))
+    return out
