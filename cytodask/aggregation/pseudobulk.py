@@ -9,6 +9,7 @@ order, so the result is identical for any worker count and scheduling.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import anndata
@@ -20,11 +21,16 @@ import zarr
 from cytodask.aggregation.kernels import Normalize, group_sums, normalize_sums
 from cytodask.core.atomic import remove_tree
 from cytodask.core.stage import Stage, StageContext
-from cytodask.core.store import fsync_zarr_region
+from cytodask.core.backend import array_module, to_numpy
+from cytodask.core.store import StageState, fsync_zarr_region
 from cytodask.ingest.atlas import open_atlas
 
-_PARTIALS = "_partials"
 _MERGE_BYTES = 256 * 2**20
+
+
+def _partials(state: StageState) -> Path:
+    """Per-block partial sums live with the bookkeeping, outside the output store."""
+    return state.meta_dir / "partials.zarr"
 
 
 def missing_columns_error(missing: list[str], available: list[str], where: str) -> ValueError:
@@ -63,28 +69,25 @@ def group_codes(obs: pd.DataFrame, by: list[str], exclude: dict[str, list[str]] 
     return codes, table, {"dropped_missing_label": int(nan_mask.sum()), "dropped_excluded": int((excl_mask & ~nan_mask).sum())}
 
 
-def _block(x_block: Any, path: str, index: int, start: int, stop: int, fingerprint: str, fsync: bool) -> dict[str, Any]:
-    from cytodask.core.backend import array_module, to_numpy
-    from cytodask.core.store import StageState
-
+def _block(x_block: Any, state: StageState, index: int, start: int, stop: int, fingerprint: str) -> dict[str, Any]:
     xp = array_module(x_block)
-    root = zarr.open_group(path, mode="r+")
-    codes = root[_PARTIALS]["cell_group"][start:stop]
+    part = zarr.open_group(str(_partials(state)), mode="r+")
+    codes = part["cell_group"][start:stop]
     present = np.unique(codes[codes >= 0])
     local = np.searchsorted(present, codes)
     local[codes < 0] = -1
     sums = to_numpy(group_sums(x_block, local, present.size, xp))
-    grp = root[_PARTIALS].require_group(f"b{index:06d}")
+    grp = part.require_group(f"b{index:06d}")
     g = grp.create_array("groups", shape=present.shape, dtype=np.int64, overwrite=True)
     s = grp.create_array("sum", shape=sums.shape, dtype=np.float64, overwrite=True,
                          chunks=(max(1, sums.shape[0]), min(max(1, sums.shape[1]), 4096)))
     if present.size:
         g[:] = present
         s[:] = sums
-        if fsync:
+        if state.fsync:
             fsync_zarr_region(g, (slice(None),))
             fsync_zarr_region(s, (slice(None), slice(None)))
-    StageState(path, fsync=fsync).record_block(index, fingerprint, {"block": index, "groups": int(present.size)})
+    state.record_block(index, fingerprint, {"block": index, "groups": int(present.size)})
     return {"block": index, "groups": int(present.size)}
 
 
@@ -148,8 +151,7 @@ class PseudobulkStage(Stage):
             raise ValueError(f"stage {self.name!r}: no cells left to aggregate after dropping {dropped}")
         m = ctx.state.manifest() or {}
         if not m.get("prepared"):
-            root = zarr.open_group(str(ctx.path), mode="a", zarr_format=3)
-            part = root.require_group(_PARTIALS)
+            part = zarr.open_group(str(_partials(ctx.state)), mode="w", zarr_format=3)
             arr = part.create_array("cell_group", shape=codes.shape, dtype=np.int64,
                                     chunks=(atlas.block_cells,), overwrite=True)
             arr[:] = codes
@@ -163,7 +165,7 @@ class PseudobulkStage(Stage):
         xb = atlas.X.to_delayed().ravel()
         task = dask.delayed(_block, pure=True)
         return [
-            task(xb[i], str(ctx.path), i, *atlas.block_bounds(i), ctx.fingerprint, ctx.fsync,
+            task(xb[i], ctx.state, i, *atlas.block_bounds(i), ctx.fingerprint,
                  dask_key_name=f"pseudobulk-{ctx.name}-{i}-{ctx.fingerprint[:8]}")
             for i in blocks
         ]
@@ -171,8 +173,8 @@ class PseudobulkStage(Stage):
     def finalize(self, ctx: StageContext) -> dict[str, Any]:
         atlas = self._atlas(ctx)
         obs = atlas.obs
-        root = zarr.open_group(str(ctx.path), mode="r+")
-        part = root[_PARTIALS]
+        root = zarr.open_group(str(ctx.path), mode="a", zarr_format=3)
+        part = zarr.open_group(str(_partials(ctx.state)), mode="r")
         codes, table, dropped = group_codes(obs, self.by, self.exclude, where=f"stage {self.name!r}")
         n_cells = np.bincount(codes[codes >= 0], minlength=len(table))
         kept = np.nonzero(n_cells >= self.min_cells)[0]
@@ -202,7 +204,7 @@ class PseudobulkStage(Stage):
         xarr = root.create_array("X", shape=(kept.size, n_vars), dtype=np.float32, chunks=(kept.size, chunk))
         for arr in (counts, xarr):
             arr.attrs.update({"encoding-type": "array", "encoding-version": "0.2.0"})
-        blocks = sorted(k for k in part.group_keys())
+        blocks = sorted(part.group_keys())
         totals = np.zeros(kept.size, dtype=np.float64)
         for g0 in range(0, n_vars, chunk):
             g1 = min(n_vars, g0 + chunk)
@@ -235,7 +237,7 @@ class PseudobulkStage(Stage):
 
     def cleanup(self, ctx: StageContext) -> None:
         if not ctx.config.checkpoint.keep_partials:
-            remove_tree(ctx.path / _PARTIALS)
+            remove_tree(_partials(ctx.state))
 
 
 def _carry(col: pd.Series, codes: np.ndarray, kept: np.ndarray, name: str, stage: str) -> pd.Series:

@@ -178,7 +178,10 @@ def _compute_blocks(stage: Stage, ctx: StageContext, missing: list[int], client:
         raise RuntimeError(f"stage {stage.name!r} built {len(tasks)} tasks for {len(missing)} blocks")
     if client is None:
         for i, task in zip(missing, tasks, strict=True):
-            (res,) = dask.compute(task, scheduler="sync")
+            try:
+                (res,) = dask.compute(task, scheduler="sync")
+            except Exception as e:
+                raise StageFailed(f"stage {stage.name!r} failed in block {i}: {type(e).__name__}: {e}") from e
             events.emit("block_done", stage=stage.name, block=res.get("block", i))
         return
     from distributed import as_completed

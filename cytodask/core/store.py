@@ -5,10 +5,13 @@ Layout of a result store rooted at ``ROOT``::
     ROOT/
       .lock                       held (flock) by the run writing ROOT
       run-log.jsonl               one JSON event per line, every run
-      spec.toml                   the spec of the last run (for `cytodask status`)
-      stages/<name>.zarr/         the stage's outputs (a Zarr group; AnnData layout where it is one)
-        _cytodask/manifest.json   stage, fingerprint, params, n_blocks, state
-        _cytodask/blocks/<i>.json completion record of block i (written after its data)
+      spec.json                   the resolved spec of the last run (for `cytodask status`)
+      stages/<name>/manifest.json stage, fingerprint, params, n_blocks, state
+      stages/<name>/blocks/<i>.json  completion record of block i (written after its data)
+      stages/<name>/data.zarr/    the stage's outputs (a Zarr group; AnnData layout where it is one)
+
+Bookkeeping stays outside the Zarr hierarchy, so ``anndata.read_zarr`` and
+``zarr.open_group`` see only data.
 
 A block counts as done only if its record exists *and* carries the stage's
 current fingerprint. Records are written atomically after the block's data
@@ -27,7 +30,6 @@ from typing import Any
 
 from cytodask.core.atomic import atomic_write_json, fsync_path, read_json, remove_tree
 
-_META = "_cytodask"
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]*$")
 
 
@@ -36,23 +38,23 @@ def _now() -> str:
 
 
 class StageState:
-    """Manifest and block records of one stage directory.
+    """Manifest and block records of one stage.
 
     Parameters
     ----------
-    path
-        The stage's directory (a Zarr group root).
+    meta_dir
+        Directory of the manifest and block records.
+    data_path
+        The stage's outputs (a Zarr group root); default ``meta_dir/data.zarr``.
     fsync
         Make records durable with ``fsync`` before they count.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, fsync: bool = True) -> None:
-        self.path = Path(path)
+    def __init__(self, meta_dir: str | os.PathLike[str], data_path: str | os.PathLike[str] | None = None,
+                 *, fsync: bool = True) -> None:
+        self.meta_dir = Path(meta_dir)
+        self.path = Path(data_path) if data_path is not None else self.meta_dir / "data.zarr"
         self.fsync = fsync
-
-    @property
-    def meta_dir(self) -> Path:
-        return self.path / _META
 
     @property
     def blocks_dir(self) -> Path:
@@ -70,12 +72,9 @@ class StageState:
         is already complete with this fingerprint (nothing to do).
         """
         m = self.manifest()
-        if m is not None and m.get("fingerprint") == fingerprint:
-            if m.get("state") == "complete":
-                return True
-            return False
-        if self.path.exists():
-            remove_tree(self.path)
+        if m is not None and m.get("fingerprint") == fingerprint and (self.path.exists() or m.get("state") != "complete"):
+            return m.get("state") == "complete"
+        self.reset()
         self.blocks_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_json(
             self.meta_dir / "manifest.json",
@@ -83,6 +82,11 @@ class StageState:
             fsync=self.fsync,
         )
         return False
+
+    def reset(self) -> None:
+        """Forget everything: outputs, records and manifest (each removal atomic)."""
+        remove_tree(self.path)
+        remove_tree(self.meta_dir)
 
     def update(self, **fields: Any) -> None:
         """Merge ``fields`` into the manifest (atomically)."""
@@ -189,21 +193,22 @@ class ResultStore:
         self.root = Path(root)
         self.fsync = fsync
 
-    def stage_path(self, name: str) -> Path:
+    def stage(self, name: str) -> StageState:
         if not _NAME.match(name):
             raise ValueError(
                 f"stage name {name!r} is not allowed: use letters, digits, '_' or '-', starting with a letter"
             )
-        return self.root / "stages" / f"{name}.zarr"
+        return StageState(self.root / "stages" / name, fsync=self.fsync)
 
-    def stage(self, name: str) -> StageState:
-        return StageState(self.stage_path(name), fsync=self.fsync)
+    def stage_path(self, name: str) -> Path:
+        """Where stage ``name`` keeps its outputs (a Zarr group)."""
+        return self.stage(name).path
 
     def stage_names(self) -> list[str]:
         d = self.root / "stages"
         if not d.is_dir():
             return []
-        return sorted(p.name[: -len(".zarr")] for p in d.glob("*.zarr") if (p / _META).is_dir())
+        return sorted(p.name for p in d.iterdir() if (p / "manifest.json").exists())
 
     @property
     def log_path(self) -> Path:

@@ -133,19 +133,16 @@ def convert(
 ) -> StageReport:
     """Convert ``source`` into the atlas store at ``store`` (resumable, idempotent).
 
-    The store directory is the stage directory: its completion records live in
-    ``STORE/_cytodask/``. Re-running on an unchanged source does nothing; a
+    Completion records live beside the store, in the hidden directory
+    ``.STORE.cytodask/`` (outside the Zarr hierarchy). Re-running on an unchanged source does nothing; a
     changed source or ``block_cells`` rewrites the store.
     """
     store = Path(store)
     stage = ConvertStage("convert", source, block_cells=block_cells, require_counts=require_counts)
 
     class _SingleDir(ResultStore):
-        def stage_path(self, name: str) -> Path:
-            return store
-
         def stage(self, name: str) -> StageState:
-            return StageState(store, fsync=fsync)
+            return StageState(store.parent / f".{store.name}.cytodask", store, fsync=fsync)
 
     rs = _SingleDir(store.parent, fsync=fsync)
     (report,) = run_stages([stage], rs, Config(cluster="none"), events=events)

@@ -1,0 +1,51 @@
+"""Shared fixtures: small count matrices written as real .h5ad files."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+
+warnings.filterwarnings("ignore", message=".*autosharding.*")
+warnings.filterwarnings("ignore", message=".*Consolidated metadata.*")
+
+
+def make_counts_adata(n_obs: int = 2000, n_vars: int = 300, *, seed: int = 0, density: float = 0.15) -> ad.AnnData:
+    """Random NB-like counts with sample / cell type / disease obs columns."""
+    rng = np.random.default_rng(seed)
+    mask = rng.random((n_obs, n_vars)) < density
+    values = rng.negative_binomial(2, 0.4, size=mask.sum()) + 1
+    x = np.zeros((n_obs, n_vars), dtype=np.float32)
+    x[mask] = values
+    samples = np.array([f"S{i:02d}" for i in range(8)])
+    sample = np.sort(rng.choice(samples, n_obs))
+    obs = pd.DataFrame(
+        {
+            "sample": pd.Categorical(sample),
+            "cell_type": pd.Categorical(rng.choice(["T", "B", "Mono", "NK"], n_obs, p=[0.4, 0.2, 0.3, 0.1])),
+            "disease": pd.Categorical(np.where(np.isin(sample, samples[:4]), "disease", "healthy")),
+            "age": np.repeat(40.0, n_obs) + (pd.Series(sample).str[1:].astype(int).to_numpy()),
+        },
+        index=[f"cell{i}" for i in range(n_obs)],
+    )
+    var = pd.DataFrame({"feature_name": [f"G{i}" for i in range(n_vars)]}, index=[f"G{i}" for i in range(n_vars)])
+    return ad.AnnData(sp.csr_matrix(x), obs=obs, var=var)
+
+
+@pytest.fixture(scope="session")
+def counts_adata() -> ad.AnnData:
+    return make_counts_adata()
+
+
+@pytest.fixture(scope="session")
+def counts_h5ad(tmp_path_factory: pytest.TempPathFactory, counts_adata: ad.AnnData) -> Path:
+    path = tmp_path_factory.mktemp("h5ad") / "counts.h5ad"
+    counts_adata.write_h5ad(path)
+    return path

@@ -1,0 +1,154 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import anndata as ad
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+from cytodask.core.runner import StageFailed
+from cytodask.ingest import LocalH5ADSource, convert, open_atlas
+from tests.conftest import make_counts_adata
+
+
+def _same(a: sp.spmatrix, b: sp.spmatrix) -> bool:
+    return a.shape == b.shape and (sp.csr_matrix(a) != sp.csr_matrix(b)).nnz == 0
+
+
+@pytest.mark.parametrize("block_cells", [1, 333, 2000, 5000])
+def test_round_trip_any_block_size(tmp_path: Path, counts_h5ad: Path, counts_adata: ad.AnnData, block_cells: int):
+    if block_cells == 1:  # one cell per block is slow; use a small slice of the file
+        small = counts_adata[:40].copy()
+        src = tmp_path / "small.h5ad"
+        small.write_h5ad(src)
+        expected = small
+    else:
+        src, expected = counts_h5ad, counts_adata
+    store = tmp_path / "atlas.zarr"
+    report = convert(LocalH5ADSource(src), store, block_cells=block_cells)
+    assert report.state == "computed" and report.n_blocks == -(-expected.n_obs // block_cells)
+    back = ad.read_zarr(store)  # AnnData opens the store with obs/var intact
+    assert _same(back.X, expected.X)
+    pd.testing.assert_frame_equal(back.obs, expected.obs)
+    pd.testing.assert_frame_equal(back.var, expected.var)
+    atlas = open_atlas(store)
+    lazy = atlas.X
+    assert lazy.chunks[0] == tuple(min(block_cells, expected.n_obs - s) for s in range(0, expected.n_obs, block_cells))
+    assert isinstance(lazy.blocks[0].compute(), sp.csr_matrix)
+    assert _same(lazy.compute(), expected.X)
+
+
+def test_reconvert_is_noop_and_change_rewrites(tmp_path: Path, counts_adata: ad.AnnData):
+    src = tmp_path / "a.h5ad"
+    counts_adata.write_h5ad(src)
+    store = tmp_path / "atlas.zarr"
+    assert convert(LocalH5ADSource(src), store, block_cells=500).computed == 4
+    again = convert(LocalH5ADSource(src), store, block_cells=500)
+    assert again.state == "skipped" and again.computed == 0
+    changed = counts_adata[:1500].copy()
+    changed.write_h5ad(src)
+    rep = convert(LocalH5ADSource(src), store, block_cells=500)
+    assert rep.computed == 3
+    assert open_atlas(store).n_obs == 1500
+
+
+def test_killed_conversion_resumes_identically(tmp_path: Path, counts_h5ad: Path, counts_adata: ad.AnnData,
+                                               monkeypatch: pytest.MonkeyPatch):
+    store = tmp_path / "atlas.zarr"
+    real = LocalH5ADSource.read_rows
+    calls = []
+
+    def failing(self, start, stop):
+        calls.append(start)
+        if start == 1200:
+            raise OSError("disk vanished")
+        return real(self, start, stop)
+
+    monkeypatch.setattr(LocalH5ADSource, "read_rows", failing)
+    with pytest.raises(StageFailed, match="block 3"):
+        convert(LocalH5ADSource(counts_h5ad), store, block_cells=400)
+    with pytest.raises(ValueError, match="incomplete"):
+        open_atlas(store)  # a half-written store is never taken as complete
+    monkeypatch.setattr(LocalH5ADSource, "read_rows", real)
+    rep = convert(LocalH5ADSource(counts_h5ad), store, block_cells=400)
+    assert (rep.computed, rep.skipped) == (2, 3)
+    assert _same(ad.read_zarr(store).X, counts_adata.X)
+
+
+def test_dense_x_and_layers(tmp_path: Path, counts_adata: ad.AnnData):
+    a = counts_adata.copy()
+    a.layers["counts"] = a.X.copy()
+    a.X = np.log1p(a.X.toarray())
+    src = tmp_path / "dense.h5ad"
+    a.write_h5ad(src)
+    with pytest.raises(ValueError, match=r"non-integer values.*--layer.*\['counts'\]"):
+        convert(LocalH5ADSource(src), tmp_path / "bad.zarr", block_cells=500)
+    assert not (tmp_path / ".bad.zarr.cytodask" / "blocks" / "00000000.json").exists()
+    rep = convert(LocalH5ADSource(src, layer="counts"), tmp_path / "ok.zarr", block_cells=500)
+    assert rep.computed == 4
+    assert _same(ad.read_zarr(tmp_path / "ok.zarr").X, counts_adata.X)
+    rep = convert(LocalH5ADSource(src), tmp_path / "dense.zarr", block_cells=700, require_counts=False)
+    np.testing.assert_allclose(ad.read_zarr(tmp_path / "dense.zarr").X.toarray(), a.X, rtol=1e-6)
+
+
+def test_bad_inputs(tmp_path: Path, counts_adata: ad.AnnData):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        LocalH5ADSource(tmp_path / "nope.h5ad")
+    txt = tmp_path / "x.h5ad"
+    txt.write_text("not hdf5")
+    with pytest.raises(ValueError, match="not an HDF5/.h5ad file"):
+        LocalH5ADSource(txt)
+    with h5py.File(tmp_path / "plain.h5", "w") as f:
+        f["x"] = np.zeros(3)
+    with pytest.raises(ValueError, match="not AnnData"):
+        LocalH5ADSource(tmp_path / "plain.h5")
+    good = tmp_path / "g.h5ad"
+    counts_adata.write_h5ad(good)
+    with pytest.raises(ValueError, match=r"no layer 'counts'; layers in the file: \[\]"):
+        LocalH5ADSource(good, layer="counts")
+    csc = counts_adata.copy()
+    csc.X = sp.csc_matrix(csc.X)
+    csc.write_h5ad(tmp_path / "csc.h5ad")
+    with pytest.raises(ValueError, match="CSC"):
+        LocalH5ADSource(tmp_path / "csc.h5ad")
+    neg = counts_adata.copy()
+    neg.X = neg.X.copy()
+    neg.X.data[5] = -1
+    neg.write_h5ad(tmp_path / "neg.h5ad")
+    with pytest.raises(ValueError, match="negative values"):
+        convert(LocalH5ADSource(tmp_path / "neg.h5ad"), tmp_path / "neg.zarr", block_cells=1000)
+
+
+# VmHWM (peak RSS of this address space) rather than ru_maxrss, which Linux carries over
+# from the forking parent across exec.
+_RSS_SCRIPT = """
+import sys, warnings
+warnings.filterwarnings("ignore")
+from cytodask.ingest import LocalH5ADSource, convert
+convert(LocalH5ADSource(sys.argv[1]), sys.argv[2], block_cells=2000, fsync=False)
+print(next(l.split()[1] for l in open("/proc/self/status") if l.startswith("VmHWM")))
+"""
+
+
+def test_conversion_memory_is_flat(tmp_path: Path):
+    """Peak RSS converting 20k and 80k cells (4×): growth must stay far below the data growth."""
+    peaks, sizes = [], []
+    for n in (20_000, 80_000):
+        a = make_counts_adata(n, 2000, seed=1, density=0.1)
+        src = tmp_path / f"a{n}.h5ad"
+        a.write_h5ad(src)
+        sizes.append(a.X.data.nbytes + a.X.indices.nbytes)
+        out = subprocess.run([sys.executable, "-c", _RSS_SCRIPT, str(src), str(tmp_path / f"s{n}.zarr")],
+                             capture_output=True, text=True, check=True)
+        peaks.append(int(out.stdout.strip().splitlines()[-1]) * 1024)
+        del a
+    growth, data_growth = peaks[1] - peaks[0], sizes[1] - sizes[0]
+    print(json.dumps({"peak_rss_mb": [p / 2**20 for p in peaks], "matrix_mb": [s / 2**20 for s in sizes]}))
+    # the matrix grows by ~96 MiB; a whole-matrix load would grow RSS by at least that much.
+    assert growth < 0.2 * data_growth, (peaks, sizes)
