@@ -134,7 +134,7 @@ def _run_one(
         return StageReport(stage.name, fp, "skipped", n_blocks=n, skipped=n, summary=m.get("summary", {}))
     ctx = StageContext(
         name=stage.name, state=state, fingerprint=fp, config=config,
-        inputs={i: store.stage_path(i) for i in stage.inputs},
+        inputs={i: store.stage_path(i) for i in stage.inputs}, client=client,
     )
     try:
         n_blocks = int(stage.plan(ctx))

@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
+import dask
+
 from cytodask.core.config import Config
 from cytodask.core.fingerprint import file_fingerprint, hash_obj
 from cytodask.core.store import StageState
@@ -44,6 +46,21 @@ class StageContext:
     fingerprint: str
     config: Config
     inputs: dict[str, Path] = field(default_factory=dict)
+    client: Any = field(default=None, repr=False, compare=False)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["client"] = None  # a Client never travels to workers
+        return state
+
+    def compute(self, *tasks: Any) -> tuple[Any, ...]:
+        """Compute Dask collections on the run's cluster (or in-process without one).
+
+        For a stage's preparatory passes (e.g. gene means) inside ``plan``.
+        """
+        if self.client is not None:
+            return tuple(self.client.compute(list(tasks), sync=True))
+        return dask.compute(*tasks, scheduler="sync")
 
     @property
     def path(self) -> Path:

@@ -1,0 +1,211 @@
+"""Activity inference as a resumable stage over the rows of an upstream AnnData store.
+
+Rows (pseudobulk samples) are processed in blocks of ``block_rows``; each
+block task reads its rows of the common genes, runs
+:func:`~cytodask.activity.infer.activity_block` with the projection matrix
+``T`` (one graph key shared by all tasks) and writes its rows of beta, se,
+zscore and pvalue. For ``counts``/``logexpr`` input the gene means over all
+rows come from a first Dask pass in :meth:`ActivityStage.plan`. Results do not
+depend on the block size: every block uses the same ``T``, gene means and
+permutation table.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+import anndata
+import dask
+import numpy as np
+import pandas as pd
+import zarr
+
+from cytodask.activity.infer import InputKind, Method, activity_block, gene_mean_partial, prepare_signature
+from cytodask.activity.rng import RNGName, permutation_table
+from cytodask.core.atomic import atomic_write_bytes
+from cytodask.core.stage import Stage, StageContext
+from cytodask.core.store import StageState, fsync_zarr_region
+
+OUTPUTS = ("beta", "se", "zscore", "pvalue")
+
+
+def _read_rows(path: str, layer: str, start: int, stop: int) -> np.ndarray:
+    root = zarr.open_group(path, mode="r")
+    arr = root["layers"][layer] if layer != "X" else root["X"]
+    return np.asarray(arr[start:stop], dtype=np.float64)
+
+
+def _partial(path: str, layer: str, start: int, stop: int, genes: np.ndarray, kind: str, scale: float) -> tuple:
+    block = _read_rows(path, layer, start, stop)
+    totals = block.sum(axis=1) if kind == "counts" else None
+    s, n = gene_mean_partial(block[:, genes], totals, input_kind=kind, scale=scale, xp=np)  # type: ignore[arg-type]
+    return np.asarray(s), int(n), totals
+
+
+def _block(state: StageState, fingerprint: str, index: int, src: str, layer: str, start: int, stop: int,
+           genes: np.ndarray, T: np.ndarray, colmap: np.ndarray, gene_mean: np.ndarray | None,
+           kind: str, scale: float, method: str, perm: np.ndarray | None) -> dict[str, Any]:
+    block = _read_rows(src, layer, start, stop)
+    totals = block.sum(axis=1) if kind == "counts" else None
+    stats, empty = activity_block(T, block[:, genes], totals=totals, gene_mean=gene_mean, input_kind=kind,  # type: ignore[arg-type]
+                                  scale=scale, method=method, perm_table=perm, xp=np)  # type: ignore[arg-type]
+    out = zarr.open_group(str(state.path), mode="r+")
+    for name, values in zip(OUTPUTS, stats, strict=True):
+        arr = out["layers"][name] if name != "zscore" else out["X"]
+        arr[start:stop] = np.asarray(values).T[:, colmap]
+        if state.fsync:
+            fsync_zarr_region(arr, (slice(start, stop), slice(None)))
+    flags = zarr.open_array(str(state.meta_dir / "empty.zarr"), mode="r+")
+    flags[start:stop] = np.asarray(empty)
+    if state.fsync:
+        fsync_zarr_region(flags, (slice(start, stop),))
+    state.record_block(index, fingerprint, {"block": index, "rows": [start, stop]})
+    return {"block": index}
+
+
+class ActivityStage(Stage):
+    """Ridge activity (SecAct method) of every row of an upstream AnnData store.
+
+    Output (AnnData Zarr): obs = input obs (+ ``empty`` flag), var = signature
+    names, X = zscore, layers ``beta``, ``se``, ``pvalue``; ``uns`` holds the
+    parameters and per-signature gene coverage.
+
+    Parameters
+    ----------
+    signature
+        ``"CytoSig"``, ``"SecAct"`` or a path (genes × signatures).
+    layer
+        ``"counts"`` (raw sums; with ``input_kind="counts"``) or ``"X"``.
+    method, n_rand, seed, rng, lam, input_kind, scale, group, min_genes
+        As :func:`cytodask.activity.infer`. ``n_rand``/``seed`` default to the run's config.
+    block_rows
+        Rows per block.
+    """
+
+    version = "1"
+
+    def __init__(self, name: str, *, inputs: tuple[str, ...], signature: str = "CytoSig",
+                 layer: str = "counts", method: Method = "analytic", n_rand: int | None = None,
+                 seed: int | None = None, rng: RNGName = "srand", lam: float = 5e5,
+                 input_kind: InputKind = "counts", scale: float = 1e5, group: bool | None = None,
+                 min_genes: int = 100, block_rows: int = 256, signature_dir: str | None = None) -> None:
+        super().__init__(name, inputs=inputs)
+        if method not in ("analytic", "permutation"):
+            raise ValueError(f"method={method!r}: use 'analytic' or 'permutation'")
+        if input_kind not in ("counts", "logexpr", "differential"):
+            raise ValueError(f"input_kind={input_kind!r}: use 'counts', 'logexpr' or 'differential'")
+        if block_rows < 1:
+            raise ValueError(f"block_rows={block_rows} must be ≥ 1")
+        self.signature, self.layer, self.method = signature, layer, method
+        self.n_rand, self.seed, self.rng, self.lam = n_rand, seed, rng, float(lam)
+        self.input_kind, self.scale, self.group = input_kind, float(scale), group
+        self.min_genes, self.block_rows, self.signature_dir = int(min_genes), int(block_rows), signature_dir
+
+    def params(self) -> dict[str, Any]:
+        p = {k: getattr(self, k) for k in ("signature", "layer", "method", "rng", "lam", "input_kind",
+                                            "scale", "group", "min_genes", "signature_dir")}
+        p.update(n_rand=self.n_rand, seed=self.seed)
+        return p
+
+    def _setup(self, ctx: StageContext) -> dict[str, Any]:
+        src = ctx.input(self.inputs[0])
+        root = zarr.open_group(str(src), mode="r")
+        if self.layer != "X" and ("layers" not in root or self.layer not in root["layers"]):
+            raise ValueError(f"stage {self.name!r}: input {self.inputs[0]!r} has no layer {self.layer!r}; "
+                             "use layer = 'X' or a layer it has")
+        arr = root["X"] if self.layer == "X" else root["layers"][self.layer]
+        var = anndata.io.read_elem(root["var"])
+        symbol = next((c for c in ("feature_name", "symbol", "gene_symbols") if c in var.columns
+                       and var.index.astype(str).str.startswith("ENS").mean() > 0.5), None)
+        genes = var[symbol].astype(str).tolist() if symbol else var.index.astype(str).tolist()
+        prepared = prepare_signature(self.signature, genes, lam=self.lam, group=self.group,
+                                     min_genes=self.min_genes, signature_dir=self.signature_dir, xp=np)
+        row_of = {g: i for i, (g, members) in enumerate(prepared.groups.items()) for _ in members}
+        member_row = {m: row_of[g] for g, members in prepared.groups.items() for m in members}
+        colmap = np.array([member_row[n] for n in prepared.names])
+        n_rand = self.n_rand or ctx.config.n_rand
+        seed = ctx.config.seed if self.seed is None else self.seed
+        perm = (permutation_table(prepared.match.n_genes, n_rand, seed, self.rng)
+                if self.method == "permutation" else None)
+        return {"src": str(src), "n_rows": int(arr.shape[0]), "prepared": prepared, "colmap": colmap,
+                "genes": prepared.match.expr_idx, "perm": perm, "n_rand": n_rand, "seed": seed}
+
+    def plan(self, ctx: StageContext) -> int:
+        s = self._setup(ctx)
+        n_rows, names = s["n_rows"], s["prepared"].names
+        n_blocks = math.ceil(n_rows / self.block_rows)
+        m = ctx.state.manifest() or {}
+        if not m.get("prepared"):
+            root = zarr.open_group(str(ctx.path), mode="w", zarr_format=3)
+            layers = root.create_group("layers")
+            layers.attrs.update({"encoding-type": "dict", "encoding-version": "0.1.0"})
+            for name in OUTPUTS:
+                parent = root if name == "zscore" else layers
+                a = parent.create_array("X" if name == "zscore" else name, shape=(n_rows, len(names)),
+                                        chunks=(self.block_rows, len(names)), dtype=np.float64)
+                a.attrs.update({"encoding-type": "array", "encoding-version": "0.2.0"})
+            zarr.create_array(str(ctx.state.meta_dir / "empty.zarr"), shape=(n_rows,), chunks=(self.block_rows,),
+                              dtype=bool, overwrite=True)
+            gm = self._gene_means(ctx, s)
+            buf = _npy_bytes(gm if gm is not None else np.zeros(0))
+            atomic_write_bytes(ctx.state.meta_dir / "gene_mean.npy", buf, fsync=ctx.fsync)
+            ctx.state.update(prepared=True, n_rows=n_rows, n_signatures=len(names),
+                             common_genes=int(s["prepared"].match.n_genes))
+        return n_blocks
+
+    def _gene_means(self, ctx: StageContext, s: dict[str, Any]) -> np.ndarray | None:
+        if self.input_kind == "differential":
+            return None
+        parts = [dask.delayed(_partial)(s["src"], self.layer, a, min(s["n_rows"], a + self.block_rows),
+                                        s["genes"], self.input_kind, self.scale)
+                 for a in range(0, s["n_rows"], self.block_rows)]
+        results = ctx.compute(*parts)
+        total = sum(r[0] for r in results)
+        n = sum(r[1] for r in results)
+        return total / max(n, 1)
+
+    def block_tasks(self, ctx: StageContext, blocks: list[int]) -> list[Any]:
+        s = self._setup(ctx)
+        gm = np.load(ctx.state.meta_dir / "gene_mean.npy")
+        gene_mean = dask.delayed(gm if gm.size else None)
+        shared = {k: dask.delayed(v) for k, v in
+                  (("T", s["prepared"].T), ("genes", s["genes"]), ("perm", s["perm"]), ("colmap", s["colmap"]))}
+        task = dask.delayed(_block, pure=True)
+        out = []
+        for i in blocks:
+            a = i * self.block_rows
+            b = min(s["n_rows"], a + self.block_rows)
+            out.append(task(ctx.state, ctx.fingerprint, i, s["src"], self.layer, a, b, shared["genes"],
+                            shared["T"], shared["colmap"], gene_mean, self.input_kind, self.scale,
+                            self.method, shared["perm"], dask_key_name=f"activity-{ctx.name}-{i}-{ctx.fingerprint[:8]}"))
+        return out
+
+    def finalize(self, ctx: StageContext) -> dict[str, Any]:
+        s = self._setup(ctx)
+        prepared = s["prepared"]
+        src = zarr.open_group(s["src"], mode="r")
+        root = zarr.open_group(str(ctx.path), mode="a", zarr_format=3)
+        obs = anndata.io.read_elem(src["obs"])
+        obs["empty"] = zarr.open_array(str(ctx.state.meta_dir / "empty.zarr"), mode="r")[:]
+        var = pd.DataFrame(index=pd.Index(prepared.names, name="signature"))
+        var["coverage"] = prepared.match.coverage.reindex(prepared.names).to_numpy()
+        var["group"] = [next(g for g, ms in prepared.groups.items() if n in ms) for n in prepared.names]
+        anndata.io.write_elem(root, "obs", obs)
+        anndata.io.write_elem(root, "var", var)
+        uns = {"params": {k: ("" if v is None else v) for k, v in self.params().items()},
+               "n_rand": int(s["n_rand"]), "seed": int(s["seed"]), "common_genes": int(prepared.match.n_genes)}
+        anndata.io.write_elem(root, "uns", uns)
+        for key in ("obsm", "varm", "obsp", "varp"):
+            anndata.io.write_elem(root, key, {})
+        root.attrs.update({"encoding-type": "anndata", "encoding-version": "0.1.0"})
+        return {"n_samples": s["n_rows"], "n_signatures": len(prepared.names),
+                "common_genes": int(prepared.match.n_genes), "empty_samples": int(obs["empty"].sum())}
+
+
+def _npy_bytes(a: np.ndarray) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, a)
+    return buf.getvalue()

@@ -1,0 +1,105 @@
+"""Differential activity (e.g. disease vs healthy within each cell type) as a stage.
+
+One block: the whole activity matrix of an upstream activity stage (samples ×
+signatures — pseudobulk-sized, small) goes through
+:func:`cytodask.differential.differential_table` in one batched call over all
+strata. The tidy table is stored as an AnnData-encoded dataframe ``table`` in
+the stage's Zarr group (read it with :func:`read_table`).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Literal
+
+import anndata
+import dask
+import numpy as np
+import pandas as pd
+import zarr
+
+from cytodask.core.stage import Stage, StageContext
+from cytodask.core.store import StageState
+
+
+def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """The table written by a :class:`DifferentialStage` (its data path)."""
+    return anndata.io.read_elem(zarr.open_group(str(path), mode="r")["table"])
+
+
+def _block(state: StageState, fingerprint: str, src: str, layer: str, group_col: str, group1: str,
+           group2: str, strata: list[str], test: str) -> dict[str, Any]:
+    from cytodask.differential import differential_table
+
+    adata = anndata.read_zarr(src)
+    values = adata.layers[layer] if layer != "X" else adata.X
+    frame = pd.DataFrame(np.asarray(values), index=adata.obs_names, columns=adata.var_names)
+    obs = adata.obs.copy()
+    if "empty" in obs.columns:  # samples without counts carry no information
+        keep = ~obs["empty"].to_numpy(dtype=bool)
+        frame, obs = frame[keep], obs[keep]
+    table = differential_table(frame, obs, group_col=group_col, group1=group1, group2=group2,
+                               strata=strata, test=test)
+    root = zarr.open_group(str(state.path), mode="w", zarr_format=3)
+    anndata.io.write_elem(root, "table", table.reset_index(drop=True))
+    state.record_block(0, fingerprint, {"block": 0, "rows": int(len(table))})
+    return {"block": 0}
+
+
+class DifferentialStage(Stage):
+    """Compare ``group1`` vs ``group2`` of ``group_col`` within each stratum.
+
+    Parameters
+    ----------
+    group_col, group1, group2
+        obs column of the upstream samples and its two levels (e.g. ``disease``:
+        ``disease`` vs ``healthy``).
+    strata
+        obs columns to stratify by (e.g. ``["cell_type_l2"]``).
+    layer
+        ``"X"`` (activity z-scores) or ``"beta"``.
+    test
+        ``"wilcoxon"`` (rank-sum) or ``"ttest"`` (Welch).
+    """
+
+    version = "1"
+
+    def __init__(self, name: str, *, inputs: tuple[str, ...], group_col: str, group1: str, group2: str,
+                 strata: list[str] | None = None, layer: str = "X",
+                 test: Literal["wilcoxon", "ttest"] = "wilcoxon") -> None:
+        super().__init__(name, inputs=inputs)
+        if test not in ("wilcoxon", "ttest"):
+            raise ValueError(f"test={test!r}: use 'wilcoxon' or 'ttest'")
+        self.group_col, self.group1, self.group2 = group_col, str(group1), str(group2)
+        self.strata, self.layer, self.test = list(strata or []), layer, test
+
+    def params(self) -> dict[str, Any]:
+        return {"group_col": self.group_col, "group1": self.group1, "group2": self.group2,
+                "strata": self.strata, "layer": self.layer, "test": self.test}
+
+    def plan(self, ctx: StageContext) -> int:
+        src = ctx.input(self.inputs[0])
+        obs = anndata.io.read_elem(zarr.open_group(str(src), mode="r")["obs"])
+        missing = [c for c in [self.group_col, *self.strata] if c not in obs.columns]
+        if missing:
+            raise ValueError(
+                f"stage {self.name!r}: column(s) {missing} are not in the samples of {self.inputs[0]!r}; "
+                f"available: {list(obs.columns)} (carry per-sample columns through the pseudobulk stage)"
+            )
+        levels = set(obs[self.group_col].astype(str))
+        absent = [g for g in (self.group1, self.group2) if g not in levels]
+        if absent:
+            raise ValueError(f"stage {self.name!r}: {self.group_col!r} has no level(s) {absent}; "
+                             f"levels: {sorted(levels)}")
+        return 1
+
+    def block_tasks(self, ctx: StageContext, blocks: list[int]) -> list[Any]:
+        return [dask.delayed(_block, pure=True)(
+            ctx.state, ctx.fingerprint, str(ctx.input(self.inputs[0])), self.layer, self.group_col,
+            self.group1, self.group2, self.strata, self.test,
+            dask_key_name=f"differential-{ctx.name}-{ctx.fingerprint[:8]}")]
+
+    def finalize(self, ctx: StageContext) -> dict[str, Any]:
+        table = read_table(ctx.path)
+        sig = table[table["qvalue"] < 0.05] if "qvalue" in table else table.iloc[:0]
+        return {"rows": int(len(table)), "significant_q05": int(len(sig))}

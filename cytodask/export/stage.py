@@ -1,0 +1,104 @@
+"""Export stage: AnnData (.h5ad, .zarr) and Parquet/CSV tables, each written atomically.
+
+Files go to ``ROOT/exports/<stage name>/``; each is written to a temporary
+name and renamed into place, so a reader (the web atlas loader) never sees a
+half-written export.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import anndata
+import dask
+import zarr
+
+from cytodask.core.atomic import atomic_path
+from cytodask.core.stage import Stage, StageContext
+from cytodask.core.store import StageState
+from cytodask.differential.stage import read_table
+from cytodask.export.tables import activity_by_cell_type, differential_export
+
+FORMATS = ("h5ad", "zarr", "parquet", "csv")
+
+
+def _export(state: StageState, fingerprint: str, out_dir: str, activity: str, differential: str | None,
+            cell_type: str, signature_type: str, strata: list[str], formats: list[str]) -> dict[str, Any]:
+    out = Path(out_dir)
+    files: list[str] = []
+    adata = anndata.read_zarr(activity)
+    if "h5ad" in formats:
+        with atomic_path(out / "activity.h5ad", fsync=state.fsync) as tmp:
+            adata.write_h5ad(tmp)
+        files.append("activity.h5ad")
+    if "zarr" in formats:
+        with atomic_path(out / "activity.zarr", fsync=state.fsync) as tmp:
+            adata.write_zarr(tmp)
+        files.append("activity.zarr")
+    tables = {"activity_by_cell_type": activity_by_cell_type(adata, cell_type, signature_type)}
+    if differential:
+        tables["differential"] = differential_export(read_table(differential), strata)
+    for name, df in tables.items():
+        for fmt in ("parquet", "csv"):
+            if fmt in formats:
+                with atomic_path(out / f"{name}.{fmt}", fsync=state.fsync) as tmp:
+                    df.to_parquet(tmp, index=False) if fmt == "parquet" else df.to_csv(tmp, index=False)
+                files.append(f"{name}.{fmt}")
+    root = zarr.open_group(str(state.path), mode="w", zarr_format=3)
+    root.attrs["files"] = [str(out / f) for f in files]
+    state.record_block(0, fingerprint, {"block": 0, "files": files})
+    return {"block": 0}
+
+
+class ExportStage(Stage):
+    """Write the activity AnnData and the result tables for the web atlas.
+
+    Parameters
+    ----------
+    inputs
+        ``[activity_stage]`` or ``[activity_stage, differential_stage]``.
+    cell_type
+        obs column of the activity samples used for the by-cell-type table.
+    signature_type
+        Label for the tables (``CytoSig``, ``SecAct``).
+    strata
+        Stratum columns to keep in the differential table.
+    formats
+        Any of ``h5ad``, ``zarr``, ``parquet``, ``csv``.
+    """
+
+    version = "1"
+
+    def __init__(self, name: str, *, inputs: tuple[str, ...], cell_type: str, signature_type: str = "CytoSig",
+                 strata: list[str] | None = None, formats: list[str] | None = None) -> None:
+        super().__init__(name, inputs=inputs)
+        if not 1 <= len(inputs) <= 2:
+            raise ValueError(f"stage {name!r}: inputs must be [activity] or [activity, differential]")
+        formats = list(formats or ["h5ad", "parquet"])
+        bad = [f for f in formats if f not in FORMATS]
+        if bad:
+            raise ValueError(f"stage {name!r}: unknown format(s) {bad}; choose from {list(FORMATS)}")
+        self.cell_type, self.signature_type = cell_type, signature_type
+        self.strata, self.formats = list(strata or []), formats
+
+    def params(self) -> dict[str, Any]:
+        return {"cell_type": self.cell_type, "signature_type": self.signature_type,
+                "strata": self.strata, "formats": self.formats}
+
+    def out_dir(self, ctx: StageContext) -> Path:
+        return ctx.state.meta_dir.parent.parent / "exports" / self.name
+
+    def plan(self, ctx: StageContext) -> int:
+        return 1
+
+    def block_tasks(self, ctx: StageContext, blocks: list[int]) -> list[Any]:
+        diff = str(ctx.input(self.inputs[1])) if len(self.inputs) > 1 else None
+        return [dask.delayed(_export, pure=True)(
+            ctx.state, ctx.fingerprint, str(self.out_dir(ctx)), str(ctx.input(self.inputs[0])), diff,
+            self.cell_type, self.signature_type, self.strata, self.formats,
+            dask_key_name=f"export-{ctx.name}-{ctx.fingerprint[:8]}")]
+
+    def finalize(self, ctx: StageContext) -> dict[str, Any]:
+        files = zarr.open_group(str(ctx.path), mode="r").attrs["files"]
+        return {"directory": str(self.out_dir(ctx)), "files": list(files)}
