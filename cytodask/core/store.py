@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import re
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -99,7 +100,14 @@ class StageState:
         self.update(state="complete", finished=_now(), summary=summary or {})
 
     def record_block(self, index: int, fingerprint: str, info: dict[str, Any] | None = None) -> None:
-        """Write the completion record of block ``index`` (call only after its data is durable)."""
+        """Write the completion record of block ``index`` (call only after its data is durable).
+
+        Fault injection for resume tests: ``CYTODASK_FAULT_RECORD_DELAY=SECONDS``
+        sleeps before each record, widening the window in which a test kills the run.
+        """
+        delay = float(os.environ.get("CYTODASK_FAULT_RECORD_DELAY", "0") or 0)
+        if delay > 0:
+            time.sleep(delay)
         atomic_write_json(
             self.blocks_dir / f"{index:08d}.json",
             {"block": index, "fingerprint": fingerprint, **(info or {})},

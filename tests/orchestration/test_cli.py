@@ -1,0 +1,104 @@
+"""The command line on bad input, concurrent runs and status in each state."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from cytodask.cli import main
+from tests.orchestration.conftest import cytodask, popen, write_spec
+
+pytestmark = pytest.mark.slow
+
+
+def test_help_lists_commands():
+    res = cytodask("--help")
+    assert res.returncode == 0
+    for cmd in ("convert", "rebuild", "status", "demo"):
+        assert cmd in res.stdout
+
+
+def test_convert_cli_and_errors(tmp_path: Path, counts_h5ad: Path, capsys):
+    assert main(["convert", str(counts_h5ad), str(tmp_path / "s.zarr"), "--block-cells", "700", "-q"]) == 0
+    assert "2000 cells × 300 genes, 3 blocks written" in capsys.readouterr().out
+    assert main(["convert", str(counts_h5ad), str(tmp_path / "s.zarr"), "--block-cells", "700", "-q"]) == 0
+    assert "already up to date" in capsys.readouterr().out
+    assert main(["convert", str(tmp_path / "missing.h5ad"), str(tmp_path / "x.zarr")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("cytodask: error: input file") and "does not exist" in err
+    bad = tmp_path / "bad.h5ad"
+    bad.write_text("hello")
+    assert main(["convert", str(bad), str(tmp_path / "y.zarr")]) == 1
+    assert "is not an HDF5/.h5ad file" in capsys.readouterr().err
+    assert main(["convert", str(counts_h5ad), str(tmp_path / "z.zarr"), "--layer", "counts"]) == 1
+    assert "no layer 'counts'" in capsys.readouterr().err
+
+
+def test_spec_errors_name_the_problem(tmp_path: Path, e2e_atlas: Path, capsys):
+    spec = write_spec(tmp_path / "s.toml", e2e_atlas)
+    spec.write_text(spec.read_text().replace('by = ["cell_type_l2", "sample"]', 'by = ["celltype", "sample"]'))
+    assert main(["rebuild", str(spec), "--output", str(tmp_path / "o"), "-q"]) == 1
+    err = capsys.readouterr().err
+    assert "obs column(s) ['celltype']" in err and "available columns: [" in err and "'cell_type_l2'" in err
+    assert not (tmp_path / "o" / "stages").exists()  # nothing started, nothing marked complete
+
+    spec.write_text(write_spec(tmp_path / "t.toml", e2e_atlas).read_text().replace("min_cells = 5", "min_cell = 5"))
+    assert main(["rebuild", str(spec), "--output", str(tmp_path / "o"), "-q"]) == 1
+    assert "unknown key 'min_cell'. Did you mean 'min_cells'?" in capsys.readouterr().err
+
+    spec.write_text(write_spec(tmp_path / "u.toml", e2e_atlas).read_text().replace('batch_size = 250', 'batch_size = "x"'))
+    assert main(["rebuild", str(spec), "-q"]) == 1
+    assert "config key 'batch_size': got 'x'" in capsys.readouterr().err
+
+    spec.write_text(write_spec(tmp_path / "v.toml", e2e_atlas).read_text().replace(str(e2e_atlas), "/nope.h5ad"))
+    assert main(["rebuild", str(spec), "-q"]) == 1
+    assert "input file /nope.h5ad does not exist" in capsys.readouterr().err
+
+    spec.write_text(write_spec(tmp_path / "w.toml", e2e_atlas).read_text().replace('type = "differential"', 'type = "diferential"'))
+    assert main(["rebuild", str(spec), "-q"]) == 1
+    assert "unknown stage type 'diferential'. Did you mean 'differential'?" in capsys.readouterr().err
+
+
+def test_counts_needed_but_x_is_normalised(tmp_path: Path, counts_adata, capsys):
+    import numpy as np
+
+    a = counts_adata.copy()
+    a.obs["cell_type_l2"] = a.obs["cell_type"]
+    a.obs["donor"] = a.obs["sample"]
+    a.X = a.X.copy()
+    a.X.data = np.log1p(a.X.data)
+    path = tmp_path / "norm.h5ad"
+    a.write_h5ad(path)
+    spec = write_spec(tmp_path / "s.toml", path)
+    assert main(["rebuild", str(spec), "--output", str(tmp_path / "o"), "-q"]) == 1
+    err = capsys.readouterr().err
+    assert "non-integer values" in err and "--layer" in err
+    st = main(["status", str(tmp_path / "o")])
+    assert st == 0
+    out = capsys.readouterr().out
+    assert "convert" in out and "complete" not in out
+
+
+def test_concurrent_run_refuses_and_status_states(tmp_path: Path, e2e_atlas: Path):
+    spec = write_spec(tmp_path / "s.toml", e2e_atlas)
+    out = tmp_path / "out"
+    first = popen("rebuild", str(spec), "--output", str(out), "-q", env={"CYTODASK_FAULT_RECORD_DELAY": "0.8"})
+    deadline = time.monotonic() + 60
+    while not list((out / "stages" / "pseudobulk" / "blocks").glob("*.json")) if (out / "stages" / "pseudobulk" / "blocks").exists() else True:
+        assert first.poll() is None and time.monotonic() < deadline
+        time.sleep(0.01)
+    second = cytodask("rebuild", str(spec), "--output", str(out), "-q")
+    assert second.returncode == 1
+    assert "is in use by another run (pid" in second.stderr and "--wait" in second.stderr
+    status = cytodask("status", str(out))
+    lines = dict(line.split(None, 1) for line in status.stdout.splitlines())
+    assert lines["convert"].startswith("complete")
+    assert lines["pseudobulk"].startswith("partial") and " of 16 blocks" in lines["pseudobulk"]
+    assert lines["export"] == "not started"
+    assert first.wait(timeout=300) == 0
+    status = cytodask("status", str(out))
+    assert all("complete" in line for line in status.stdout.splitlines())
+    third = cytodask("rebuild", str(spec), "--output", str(out), "-q", "--wait")
+    assert third.returncode == 0 and "0 blocks computed" in third.stdout
