@@ -59,7 +59,8 @@ def working_set(
         return WorkingSet(fixed=0.0, per_cell=2 * csr_per_cell)  # read buffer + converted copy
     if stage == "pseudobulk":
         partial = n_groups_per_block * n_vars * 8.0  # float64 partial sums
-        return WorkingSet(fixed=partial, per_cell=csr_per_cell + 8)  # + group code per cell
+        upcast = n_vars * density * (8 + 4)  # SciPy's float64 copy of the block inside the product
+        return WorkingSet(fixed=2 * partial, per_cell=csr_per_cell + upcast + 8)  # + group code per cell
     if stage == "activity":
         t_matrix = n_signatures * n_signature_genes * 8.0
         outputs = 4 * n_signatures * 8.0  # beta, se, z, p per cell
