@@ -100,7 +100,7 @@ def cluster(config: Config, *, echo: Callable[[str], None] | None = print) -> It
     try:
         if kind == "address":
             try:
-                client = Client(config.scheduler_address, timeout="30s")
+                client = Client(config.scheduler_address)
             except OSError as e:
                 raise RuntimeError(
                     f"cannot reach the Dask scheduler at {config.scheduler_address}: {e}; check the "
