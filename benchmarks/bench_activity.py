@@ -1,0 +1,93 @@
+"""Activity inference: cytodask vs secactpy 0.3.1 on the same synthetic single-cell counts.
+
+Both run single-cell-level SecAct inference with CytoSig (no grouping), counts
+input (scale 1e5, log2(x+1), centre genes, z-score), λ = 5e5. secactpy runs
+``n_rand = 1000`` srand permutations (numpy backend) in its own environment;
+cytodask runs the same permutation test and the closed-form analytic test.
+Times cover the inference call only (data already in memory, imports done).
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from benchmarks.datasets import single_cell_counts
+from benchmarks.secactpy_env import SecactpyUnavailable, run_secactpy
+
+SCRIPT = """
+import json, time
+import numpy as np, pandas as pd, scipy.sparse as sp, anndata as ad
+from secactpy import secact_activity_inference_scrnaseq
+counts = sp.load_npz("counts.npz")
+genes = open("genes.txt").read().split()
+cells = open("cells.txt").read().split()
+adata = ad.AnnData(X=counts, obs=pd.DataFrame({"ct": ["x"] * len(cells)}, index=cells), var=pd.DataFrame(index=genes))
+t = time.perf_counter()
+res = secact_activity_inference_scrnaseq(adata, cell_type_col="ct", sig_matrix="@SIG@", is_single_cell_level=True,
+    is_group_sig=False, n_rand=@NRAND@, seed=0, rng_method="srand", backend="numpy", verbose=False)
+elapsed = time.perf_counter() - t
+np.save("zscore.npy", res["zscore"].loc[:, cells].to_numpy())
+json.dump({"seconds": elapsed, "rows": list(res["zscore"].index)}, open("out.json", "w"))
+"""
+
+
+def _cytosig_path() -> Path:
+    from importlib import resources
+
+    return Path(str(resources.files("cytodask.activity") / "data" / "CytoSig.tsv.gz"))
+
+
+def run(dataset: str, *, n_rand: int = 1000, reference: bool = True) -> list[dict[str, Any]]:
+    """Time cytodask (permutation, analytic) and secactpy on ``dataset``; one row per method."""
+    from cytodask.activity import infer
+
+    counts, genes, cells = single_cell_counts(dataset)
+    adata = ad.AnnData(X=counts, obs=pd.DataFrame(index=cells), var=pd.DataFrame(index=genes))
+    rows: list[dict[str, Any]] = []
+    ours: dict[str, Any] = {}
+    for method in ("analytic", "permutation"):
+        if method == "permutation" and counts.shape[0] > 200_000:
+            continue  # hours on 2 CPU cores; the analytic mode is the one for this size
+        t = time.perf_counter()
+        res = infer(adata, "CytoSig", method=method, input_kind="counts", group=False, n_rand=n_rand, seed=0,
+                    rng="srand", backend="numpy")
+        ours[method] = (time.perf_counter() - t, res)
+    ref_s, ref_z, note = None, None, ""
+    if reference and counts.shape[0] <= 200_000:
+        with tempfile.TemporaryDirectory() as d:
+            work = Path(d)
+            sp.save_npz(work / "counts.npz", sp.csr_matrix(counts))
+            (work / "genes.txt").write_text("\n".join(genes))
+            (work / "cells.txt").write_text("\n".join(cells))
+            try:
+                run_secactpy(SCRIPT.replace("@SIG@", str(_cytosig_path())).replace("@NRAND@", str(n_rand)), work)
+                out = json.loads((work / "out.json").read_text())
+                ref_s = out["seconds"]
+                ref_z = pd.DataFrame(np.load(work / "zscore.npy"), index=out["rows"], columns=cells)
+            except SecactpyUnavailable as e:
+                note = f"secactpy unavailable: {str(e).splitlines()[0]}"
+    elif counts.shape[0] > 200_000:
+        note = "secactpy not run at this size (estimated hours on this machine)"
+    for method, (secs, res) in ours.items():
+        row: dict[str, Any] = {
+            "pipeline": "activity", "task": f"CytoSig {method}, {counts.shape[0]:,} cells × {counts.shape[1]:,} genes"
+            + (f", n_rand={n_rand}" if method == "permutation" else ""),
+            "cytodask_s": secs, "reference": f"secactpy 0.3.1 numpy, n_rand={n_rand}", "reference_s": ref_s,
+            "ratio": (ref_s / secs) if ref_s else None, "cells_per_s": counts.shape[0] / secs, "note": note,
+        }
+        if ref_z is not None:
+            z = res.zscore.loc[ref_z.index, ref_z.columns].to_numpy()
+            if method == "permutation":
+                row["max_abs_dz"] = float(np.abs(z - ref_z.to_numpy()).max())
+            row["z_pearson"] = float(np.corrcoef(z.ravel(), ref_z.to_numpy().ravel())[0, 1])
+        rows.append(row)
+    return rows
