@@ -51,6 +51,10 @@ def run(dataset: str, *, n_rand: int = 1000, reference: bool = True) -> list[dic
     from cytodask.activity import infer
 
     counts, genes, cells = single_cell_counts(dataset)
+    # secactpy upper-cases expression symbols (not the signature's), so the 31 CytoSig genes with
+    # lower-case letters (C10orf88, ...) never match there; give both tools the same upper-cased
+    # symbols so they use the same common genes.
+    genes = [g.upper() for g in genes]
     adata = ad.AnnData(X=counts, obs=pd.DataFrame(index=cells), var=pd.DataFrame(index=genes))
     rows: list[dict[str, Any]] = []
     ours: dict[str, Any] = {}
