@@ -115,3 +115,30 @@ def worker_memory_budget(client: Any = None, *, device: bool = False) -> float:
         if limits:
             return float(min(limits))
     return float(psutil.virtual_memory().available)
+
+
+def parse_bytes(text: str) -> float:
+    """``"4GiB"``, ``"500MB"``, ``"2e9"`` → bytes (Dask's parser)."""
+    from dask.utils import parse_bytes as _parse
+
+    return float(_parse(text))
+
+
+def auto_block_cells(*, n_vars: int, density: float, memory_limit: str = "auto", n_workers: int | None = None,
+                     threads_per_worker: int | None = None, n_signatures: int = 1170,
+                     n_signature_genes: int = 7919) -> int:
+    """Cells per block when ``config.batch_size = 0``: the largest block whose heaviest stage fits.
+
+    The budget per task is the worker memory limit (or the available host
+    memory shared by the workers) divided by the threads that run tasks at
+    the same time; the heaviest of convert, pseudobulk and single-cell
+    activity (SecAct-sized by default) decides.
+    """
+    workers = n_workers or max(1, (psutil.cpu_count() or 1) // (threads_per_worker or 1))
+    threads = threads_per_worker or max(1, (psutil.cpu_count() or 1) // workers)
+    per_worker = (parse_bytes(memory_limit) if memory_limit != "auto"
+                  else psutil.virtual_memory().available / workers)
+    budget = per_worker / threads
+    sets = [working_set(k, n_vars=n_vars, density=density, n_signatures=n_signatures,  # type: ignore[arg-type]
+                        n_signature_genes=n_signature_genes) for k in ("convert", "pseudobulk", "activity")]
+    return min(choose_block_cells(ws, budget) for ws in sets)

@@ -12,6 +12,7 @@ from cytodask.core.atomic import atomic_write_json, read_json
 from cytodask.core.cluster import cluster
 from cytodask.core.events import Callback, EventBus
 from cytodask.core.lock import OutputLock
+from cytodask.core.memory import auto_block_cells
 from cytodask.core.runner import StageReport, run_stages, stage_fingerprints
 from cytodask.core.store import ResultStore
 from cytodask.orchestration.spec import Spec, check_obs_columns, load_spec
@@ -56,8 +57,18 @@ def rebuild(
         spec = load_spec(spec, overrides=overrides)
     elif overrides:
         spec.config = spec.config.replace(**overrides)
-    config = spec.config
     source = spec.make_source()
+    if spec.config.batch_size == 0:
+        n_obs, n_vars = source.shape
+        nnz = source.nnz_hint()
+        density = min(1.0, nnz / max(1, n_obs * n_vars)) if nnz else 0.1
+        cfg = spec.config
+        block = auto_block_cells(n_vars=n_vars, density=max(density, 1e-4), memory_limit=cfg.memory_limit,
+                                 n_workers=cfg.n_workers, threads_per_worker=cfg.threads_per_worker)
+        spec.config = cfg.replace(batch_size=block)
+        if echo is not None:
+            echo(f"batch_size = 0: chose {block} cells per block from the worker memory budget")
+    config = spec.config
     stages = spec.build(source=source)
     check_obs_columns(stages, source.obs_columns(), f"{spec.path}")
     store = ResultStore(config.output_dir, fsync=config.checkpoint.fsync)

@@ -53,3 +53,15 @@ def test_budget_sources():
     assert worker_memory_budget() > 0
     ws = WorkingSet(fixed=0, per_cell=1000)
     assert choose_block_cells(ws, 1e9, maximum=4096) == 4096
+
+
+def test_auto_block_cells_scales_with_memory_limit():
+    from cytodask.core.memory import auto_block_cells
+
+    small = auto_block_cells(n_vars=20_000, density=0.08, memory_limit="2GiB", n_workers=1, threads_per_worker=1)
+    big = auto_block_cells(n_vars=20_000, density=0.08, memory_limit="16GiB", n_workers=1, threads_per_worker=1)
+    shared = auto_block_cells(n_vars=20_000, density=0.08, memory_limit="16GiB", n_workers=1, threads_per_worker=4)
+    assert 256 <= small < big
+    assert shared < big  # four concurrent tasks share one worker's memory
+    ws = working_set("activity", n_vars=20_000, density=0.08, n_signatures=1170, n_signature_genes=7919)
+    assert ws.bytes(small) <= 0.5 * 2 * 2**30

@@ -102,3 +102,10 @@ def test_concurrent_run_refuses_and_status_states(tmp_path: Path, e2e_atlas: Pat
     assert all("complete" in line for line in status.stdout.splitlines())
     third = cytodask("rebuild", str(spec), "--output", str(out), "-q", "--wait")
     assert third.returncode == 0 and "0 blocks computed" in third.stdout
+
+
+def test_automatic_block_size(tmp_path: Path, e2e_atlas: Path):
+    spec = write_spec(tmp_path / "s.toml", e2e_atlas, batch=0)
+    res = cytodask("rebuild", str(spec), "--output", str(tmp_path / "o"), "-q")
+    assert res.returncode == 0, res.stderr
+    assert "batch_size = 0: chose" in res.stdout and "cells per block" in res.stdout

@@ -1,0 +1,81 @@
+"""Pearson and Spearman against scipy.stats.pearsonr / spearmanr on pairwise-complete samples."""
+
+from __future__ import annotations
+
+import dask.array as da
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+
+from cytodask.correlation import pearson, spearman
+from tests.correlation._data import assert_matches, matrices, reference
+
+METHODS = {"pearson": pearson, "spearman": spearman}
+
+
+@settings(max_examples=40, deadline=None)
+@given(matrices())
+@pytest.mark.parametrize("method", ["pearson", "spearman"])
+def test_matches_scipy_pairwise(method, data):
+    a, b = data
+    res = METHODS[method](a, b, min_n=3)
+    assert_matches(res, reference(a, b, method, 3))
+
+
+@settings(max_examples=15, deadline=None)
+@given(matrices(max_a=6, max_b=5))
+@pytest.mark.parametrize("method", ["pearson", "spearman"])
+def test_dask_any_chunking(method, data):
+    a, b = data
+    ref = METHODS[method](a, b, min_n=3)
+    for ca, cb in [(1, 1), (2, 3), (4, 2)]:
+        lazy = METHODS[method](da.from_array(a, chunks=(ca, -1)), da.from_array(b, chunks=(cb, 7)), min_n=3)
+        assert isinstance(lazy.rho, da.Array)
+        rho = lazy.rho.compute()
+        if method == "spearman":  # sums of half-integer rank products are exact
+            np.testing.assert_array_equal(rho, ref.rho)
+        else:
+            np.testing.assert_allclose(rho, ref.rho, rtol=1e-13, atol=1e-15, equal_nan=True)
+        np.testing.assert_array_equal(lazy.n.compute(), ref.n)
+        assert lazy.reason.compute().tolist() == ref.reason.tolist()
+
+
+def test_min_n_default_and_self_correlation():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(3, 12))
+    a[0, :5] = np.nan
+    res = pearson(a)
+    assert res.reason[0, 1] == "n<10" and np.isnan(res.rho[0, 1])
+    np.testing.assert_allclose(np.diag(res.rho)[1:], 1.0)
+    assert res.n[1, 2] == 12
+
+
+def test_dataframes_align_samples_and_top_variance():
+    rng = np.random.default_rng(1)
+    samples = [f"d{i}" for i in range(30)]
+    acts = pd.DataFrame(rng.normal(size=(4, 30)), index=list("ABCD"), columns=samples)
+    scale = np.arange(1, 9)[:, None]
+    chem = pd.DataFrame(rng.normal(size=(8, 30)) * scale, index=[f"m{i}" for i in range(8)], columns=samples[::-1])
+    res = spearman(acts, chem, top_variance=3)
+    assert list(res.rho.index) == list("ABCD") and list(res.rho.columns) == ["m5", "m6", "m7"]
+    ref = reference(acts.to_numpy(), chem.loc[["m5", "m6", "m7"], samples].to_numpy(), "spearman", 10)
+    np.testing.assert_allclose(res.rho.to_numpy(), ref[0], atol=1e-12)
+    long = res.to_frame()
+    assert list(long.columns) == ["feature_a", "feature_b", "rho", "pvalue", "n", "reason"] and len(long) == 12
+    age = pd.Series(rng.uniform(20, 80, 30), index=samples, name="age")
+    one = pearson(acts, age)
+    assert list(one.rho.columns) == ["age"]
+
+
+def test_errors_say_how_to_fix():
+    with pytest.raises(ValueError, match="same samples"):
+        pearson(np.zeros((2, 5)), np.zeros((2, 6)))
+    with pytest.raises(ValueError, match="min_n"):
+        spearman(np.zeros((2, 5)), np.zeros((2, 5)), min_n=2)
+    with pytest.raises(ValueError, match="no sample labels"):
+        pearson(pd.DataFrame(np.zeros((2, 3)), columns=list("abc")), pd.DataFrame(np.zeros((1, 3)), columns=list("xyz")))
+    with pytest.raises(TypeError, match="both"):
+        pearson(pd.DataFrame(np.zeros((2, 3))), np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="top_variance"):
+        pearson(np.zeros((2, 5)), np.zeros((2, 5)), top_variance=0)
