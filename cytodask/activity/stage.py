@@ -1,6 +1,8 @@
 """Activity inference as a resumable stage over the rows of an upstream AnnData store.
 
-Rows (pseudobulk samples) are processed in blocks of ``block_rows``; each
+The input is a pseudobulk stage (dense rows) or the atlas store itself
+(single cells: CSR rows, never densified; blocks follow the store's blocks of
+cells). Rows are processed in blocks of ``block_rows``; each
 block task reads its rows of the common genes, runs
 :func:`~cytodask.activity.infer.activity_block` with the projection matrix
 ``T`` (one graph key shared by all tasks) and writes its rows of beta, se,
@@ -19,6 +21,7 @@ import anndata
 import dask
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 import zarr
 
 from cytodask.activity.infer import InputKind, Method, activity_block, gene_mean_partial, prepare_signature
@@ -30,15 +33,25 @@ from cytodask.core.store import StageState, fsync_zarr_region
 OUTPUTS = ("beta", "se", "zscore", "pvalue")
 
 
-def _read_rows(path: str, layer: str, start: int, stop: int) -> np.ndarray:
+def _read_rows(path: str, layer: str, start: int, stop: int) -> Any:
+    """Rows ``[start, stop)`` of X or a layer: dense float64, or SciPy CSR for a CSR-encoded matrix."""
     root = zarr.open_group(path, mode="r")
     arr = root["layers"][layer] if layer != "X" else root["X"]
+    if isinstance(arr, zarr.Group):  # CSR (the atlas store): read one contiguous range, never densify
+        indptr = arr["indptr"][start : stop + 1]
+        a, b = int(indptr[0]), int(indptr[-1])
+        shape = (stop - start, int(arr.attrs["shape"][1]))
+        return sp.csr_matrix((arr["data"][a:b].astype(np.float64), arr["indices"][a:b], indptr - a), shape=shape)
     return np.asarray(arr[start:stop], dtype=np.float64)
+
+
+def _row_totals(block: Any) -> np.ndarray:
+    return np.asarray(block.sum(axis=1)).ravel()
 
 
 def _partial(path: str, layer: str, start: int, stop: int, genes: np.ndarray, kind: str, scale: float) -> tuple:
     block = _read_rows(path, layer, start, stop)
-    totals = block.sum(axis=1) if kind == "counts" else None
+    totals = _row_totals(block) if kind == "counts" else None
     s, n = gene_mean_partial(block[:, genes], totals, input_kind=kind, scale=scale, xp=np)  # type: ignore[arg-type]
     return np.asarray(s), int(n), totals
 
@@ -47,7 +60,7 @@ def _block(state: StageState, fingerprint: str, index: int, src: str, layer: str
            genes: np.ndarray, T: np.ndarray, colmap: np.ndarray, gene_mean: np.ndarray | None,
            kind: str, scale: float, method: str, perm: np.ndarray | None) -> dict[str, Any]:
     block = _read_rows(src, layer, start, stop)
-    totals = block.sum(axis=1) if kind == "counts" else None
+    totals = _row_totals(block) if kind == "counts" else None
     stats, empty = activity_block(T, block[:, genes], totals=totals, gene_mean=gene_mean, input_kind=kind,  # type: ignore[arg-type]
                                   scale=scale, method=method, perm_table=perm, xp=np)  # type: ignore[arg-type]
     out = zarr.open_group(str(state.path), mode="r+")
@@ -80,7 +93,8 @@ class ActivityStage(Stage):
     method, n_rand, seed, rng, lam, input_kind, scale, group, min_genes
         As :func:`cytodask.activity.infer`. ``n_rand``/``seed`` default to the run's config.
     block_rows
-        Rows per block.
+        Rows per block for dense (pseudobulk) input; atlas-store input uses the
+        store's blocks of cells.
     """
 
     version = "1"
@@ -115,6 +129,9 @@ class ActivityStage(Stage):
             raise ValueError(f"stage {self.name!r}: input {self.inputs[0]!r} has no layer {self.layer!r}; "
                              "use layer = 'X' or a layer it has")
         arr = root["X"] if self.layer == "X" else root["layers"][self.layer]
+        n_rows = int(arr.attrs["shape"][0]) if isinstance(arr, zarr.Group) else int(arr.shape[0])
+        layout = dict(root.attrs.get("cytodask", {}))
+        rows_per_block = int(layout.get("block_cells", self.block_rows)) if isinstance(arr, zarr.Group) else self.block_rows
         var = anndata.io.read_elem(root["var"])
         symbol = next((c for c in ("feature_name", "symbol", "gene_symbols") if c in var.columns
                        and var.index.astype(str).str.startswith("ENS").mean() > 0.5), None)
@@ -128,13 +145,13 @@ class ActivityStage(Stage):
         seed = ctx.config.seed if self.seed is None else self.seed
         perm = (permutation_table(prepared.match.n_genes, n_rand, seed, self.rng)
                 if self.method == "permutation" else None)
-        return {"src": str(src), "n_rows": int(arr.shape[0]), "prepared": prepared, "colmap": colmap,
+        return {"src": str(src), "n_rows": n_rows, "rows_per_block": rows_per_block, "prepared": prepared, "colmap": colmap,
                 "genes": prepared.match.expr_idx, "perm": perm, "n_rand": n_rand, "seed": seed}
 
     def plan(self, ctx: StageContext) -> int:
         s = self._setup(ctx)
-        n_rows, names = s["n_rows"], s["prepared"].names
-        n_blocks = math.ceil(n_rows / self.block_rows)
+        n_rows, names, rpb = s["n_rows"], s["prepared"].names, s["rows_per_block"]
+        n_blocks = math.ceil(n_rows / rpb)
         m = ctx.state.manifest() or {}
         if not m.get("prepared"):
             root = zarr.open_group(str(ctx.path), mode="w", zarr_format=3)
@@ -143,9 +160,9 @@ class ActivityStage(Stage):
             for name in OUTPUTS:
                 parent = root if name == "zscore" else layers
                 a = parent.create_array("X" if name == "zscore" else name, shape=(n_rows, len(names)),
-                                        chunks=(self.block_rows, len(names)), dtype=np.float64)
+                                        chunks=(rpb, len(names)), dtype=np.float64)
                 a.attrs.update({"encoding-type": "array", "encoding-version": "0.2.0"})
-            zarr.create_array(str(ctx.state.meta_dir / "empty.zarr"), shape=(n_rows,), chunks=(self.block_rows,),
+            zarr.create_array(str(ctx.state.meta_dir / "empty.zarr"), shape=(n_rows,), chunks=(rpb,),
                               dtype=bool, overwrite=True)
             gm = self._gene_means(ctx, s)
             buf = _npy_bytes(gm if gm is not None else np.zeros(0))
@@ -157,9 +174,10 @@ class ActivityStage(Stage):
     def _gene_means(self, ctx: StageContext, s: dict[str, Any]) -> np.ndarray | None:
         if self.input_kind == "differential":
             return None
-        parts = [dask.delayed(_partial)(s["src"], self.layer, a, min(s["n_rows"], a + self.block_rows),
+        rpb = s["rows_per_block"]
+        parts = [dask.delayed(_partial)(s["src"], self.layer, a, min(s["n_rows"], a + rpb),
                                         s["genes"], self.input_kind, self.scale)
-                 for a in range(0, s["n_rows"], self.block_rows)]
+                 for a in range(0, s["n_rows"], rpb)]
         results = ctx.compute(*parts)
         total = sum(r[0] for r in results)
         n = sum(r[1] for r in results)
@@ -174,8 +192,8 @@ class ActivityStage(Stage):
         task = dask.delayed(_block, pure=True)
         out = []
         for i in blocks:
-            a = i * self.block_rows
-            b = min(s["n_rows"], a + self.block_rows)
+            a = i * s["rows_per_block"]
+            b = min(s["n_rows"], a + s["rows_per_block"])
             out.append(task(ctx.state, ctx.fingerprint, i, s["src"], self.layer, a, b, shared["genes"],
                             shared["T"], shared["colmap"], gene_mean, self.input_kind, self.scale,
                             self.method, shared["perm"], dask_key_name=f"activity-{ctx.name}-{i}-{ctx.fingerprint[:8]}"))
