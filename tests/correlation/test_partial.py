@@ -78,7 +78,8 @@ def test_missing_covariates_dataframes_and_dask():
     cov = pd.DataFrame({"age": rng.uniform(20, 80, n), "sex": rng.choice(["F", "M"], n)}, index=samples)
     cov.iloc[3, 0] = np.nan
     a = pd.DataFrame(rng.normal(size=(3, n)), index=list("xyz"), columns=samples)
-    b = pd.DataFrame(rng.normal(size=(2, n)) + cov["age"].fillna(50).to_numpy() / 20, index=["bmi", "crp"], columns=samples)
+    b = pd.DataFrame(rng.normal(size=(2, n)) + cov["age"].fillna(50).to_numpy() / 20,
+                     index=["bmi", "crp"], columns=samples)  # fmt: skip
     res = partial(a, b, cov)
     keep = cov["age"].notna().to_numpy()
     z = np.column_stack([cov["age"].to_numpy(), (cov["sex"] == "M").to_numpy(float)])[keep]
@@ -86,8 +87,7 @@ def test_missing_covariates_dataframes_and_dask():
     np.testing.assert_allclose(res.rho.to_numpy(), rho, atol=RHO_ATOL)
     np.testing.assert_allclose(res.pvalue.to_numpy(), p, rtol=P_RTOL)
     assert (res.n.to_numpy() == n - 1).all()
-    zz = z
-    lazy = partial(da.from_array(a.to_numpy()[:, keep], chunks=(2, -1)), b.to_numpy()[:, keep], zz)
+    lazy = partial(da.from_array(a.to_numpy()[:, keep], chunks=(2, -1)), b.to_numpy()[:, keep], z)
     np.testing.assert_allclose(lazy.rho.compute(), rho, atol=RHO_ATOL)
 
 

@@ -14,7 +14,7 @@ from tests.correlation._data import assert_matches, matrices, reference
 METHODS = {"pearson": pearson, "spearman": spearman}
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(matrices())
 @pytest.mark.parametrize("method", ["pearson", "spearman"])
 def test_matches_scipy_pairwise(method, data):
@@ -74,7 +74,9 @@ def test_errors_say_how_to_fix():
     with pytest.raises(ValueError, match="min_n"):
         spearman(np.zeros((2, 5)), np.zeros((2, 5)), min_n=2)
     with pytest.raises(ValueError, match="no sample labels"):
-        pearson(pd.DataFrame(np.zeros((2, 3)), columns=list("abc")), pd.DataFrame(np.zeros((1, 3)), columns=list("xyz")))
+        pearson(
+            pd.DataFrame(np.zeros((2, 3)), columns=list("abc")), pd.DataFrame(np.zeros((1, 3)), columns=list("xyz"))
+        )
     with pytest.raises(TypeError, match="both"):
         pearson(pd.DataFrame(np.zeros((2, 3))), np.zeros((2, 3)))
     with pytest.raises(ValueError, match="top_variance"):

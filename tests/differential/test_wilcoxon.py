@@ -31,7 +31,7 @@ def _ref_signed(x, y):
     return np.atleast_1d(r.statistic), np.atleast_1d(r.pvalue)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(two_groups(min_n=1))
 def test_mannwhitney_matches_scipy(data):
     x, y = data
@@ -51,7 +51,9 @@ def test_tiny_groups_are_nan_with_reason(data):
     n1, n2 = (~np.isnan(x)).sum(axis=1), (~np.isnan(y)).sum(axis=1)
     small = (n1 < 3) | (n2 < 3)
     assert np.isnan(res.statistic[small]).all() and np.isnan(res.pvalue[small]).all()
-    assert all(("n_g1<3" in r) == (a < 3) and ("n_g2<3" in r) == (b < 3) for r, a, b in zip(res.reason, n1, n2))
+    assert all(
+        ("n_g1<3" in r) == (a < 3) and ("n_g2<3" in r) == (b < 3) for r, a, b in zip(res.reason, n1, n2, strict=True)
+    )
     u, p = _ref_mwu(x[~small], y[~small]) if (~small).any() else ([], [])
     np.testing.assert_allclose(res.statistic[~small], u, rtol=STAT_RTOL)
     assert_p_close(res.pvalue[~small], p)
@@ -70,6 +72,15 @@ def test_dtypes_rank_like_float64(dtype):
     assert_p_close(res.pvalue, p)
 
 
+def test_mixed_dtypes_use_the_generic_merge():
+    rng = np.random.default_rng(6)
+    x, y = rng.integers(0, 4, (5, 9)).astype(np.float32), rng.integers(0, 4, (5, 8)).astype(np.float64)
+    res = wilcoxon(x, y)
+    u, p = _ref_mwu(x.astype(np.float64), y)
+    np.testing.assert_allclose(res.statistic, u, rtol=STAT_RTOL)
+    assert_p_close(res.pvalue, p)
+
+
 def test_float32_signed_zero_infinities_and_nan_payloads():
     x = np.array([[-0.0, 0.0, np.inf, -np.inf, 1.5, np.nan, 2.0]], dtype=np.float32)
     y = np.array([[0.0, -np.inf, 1.5, -np.nan, 3.0, np.inf]], dtype=np.float32)
@@ -79,7 +90,7 @@ def test_float32_signed_zero_infinities_and_nan_payloads():
     assert_p_close(res.pvalue, p)
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(two_groups(min_n=1))
 def test_signed_rank_matches_scipy(data):
     x, y = data
