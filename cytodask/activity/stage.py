@@ -15,7 +15,7 @@ permutation table.
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Any
 
 import anndata
 import dask
@@ -26,6 +26,7 @@ import zarr
 
 from cytodask.activity.infer import InputKind, Method, activity_block, gene_mean_partial, prepare_signature
 from cytodask.activity.rng import RNGName, permutation_table
+from cytodask.core.anndata_zarr import dense_array, layers_group, write_frame_parts
 from cytodask.core.atomic import atomic_write_bytes
 from cytodask.core.stage import Stage, StageContext
 from cytodask.core.store import StageState, fsync_zarr_region
@@ -155,13 +156,11 @@ class ActivityStage(Stage):
         m = ctx.state.manifest() or {}
         if not m.get("prepared"):
             root = zarr.open_group(str(ctx.path), mode="w", zarr_format=3)
-            layers = root.create_group("layers")
-            layers.attrs.update({"encoding-type": "dict", "encoding-version": "0.1.0"})
+            layers = layers_group(root)
             for name in OUTPUTS:
                 parent = root if name == "zscore" else layers
-                a = parent.create_array("X" if name == "zscore" else name, shape=(n_rows, len(names)),
-                                        chunks=(rpb, len(names)), dtype=np.float64)
-                a.attrs.update({"encoding-type": "array", "encoding-version": "0.2.0"})
+                dense_array(parent, "X" if name == "zscore" else name, shape=(n_rows, len(names)),
+                            chunks=(rpb, len(names)))
             zarr.create_array(str(ctx.state.meta_dir / "empty.zarr"), shape=(n_rows,), chunks=(rpb,),
                               dtype=bool, overwrite=True)
             gm = self._gene_means(ctx, s)
@@ -209,14 +208,9 @@ class ActivityStage(Stage):
         var = pd.DataFrame(index=pd.Index(prepared.names, name="signature"))
         var["coverage"] = prepared.match.coverage.reindex(prepared.names).to_numpy()
         var["group"] = [next(g for g, ms in prepared.groups.items() if n in ms) for n in prepared.names]
-        anndata.io.write_elem(root, "obs", obs)
-        anndata.io.write_elem(root, "var", var)
         uns = {"params": {k: ("" if v is None else v) for k, v in self.params().items()},
                "n_rand": int(s["n_rand"]), "seed": int(s["seed"]), "common_genes": int(prepared.match.n_genes)}
-        anndata.io.write_elem(root, "uns", uns)
-        for key in ("obsm", "varm", "obsp", "varp"):
-            anndata.io.write_elem(root, key, {})
-        root.attrs.update({"encoding-type": "anndata", "encoding-version": "0.1.0"})
+        write_frame_parts(root, obs=obs, var=var, uns=uns)
         return {"n_samples": s["n_rows"], "n_signatures": len(prepared.names),
                 "common_genes": int(prepared.match.n_genes), "empty_samples": int(obs["empty"].sum())}
 

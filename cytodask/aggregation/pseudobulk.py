@@ -12,13 +12,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import anndata
 import dask
 import numpy as np
 import pandas as pd
 import zarr
 
 from cytodask.aggregation.kernels import Normalize, group_sums, normalize_sums
+from cytodask.core.anndata_zarr import dense_array, layers_group, write_frame_parts
 from cytodask.core.atomic import remove_tree
 from cytodask.core.stage import Stage, StageContext
 from cytodask.core.backend import array_module, to_numpy
@@ -198,12 +198,8 @@ class PseudobulkStage(Stage):
         for key in ("X", "layers"):
             if key in root:
                 del root[key]
-        layers = root.create_group("layers")
-        layers.attrs.update({"encoding-type": "dict", "encoding-version": "0.1.0"})
-        counts = layers.create_array("counts", shape=(kept.size, n_vars), dtype=np.float64, chunks=(kept.size, chunk))
-        xarr = root.create_array("X", shape=(kept.size, n_vars), dtype=np.float32, chunks=(kept.size, chunk))
-        for arr in (counts, xarr):
-            arr.attrs.update({"encoding-type": "array", "encoding-version": "0.2.0"})
+        counts = dense_array(layers_group(root), "counts", shape=(kept.size, n_vars), chunks=(kept.size, chunk))
+        xarr = dense_array(root, "X", shape=(kept.size, n_vars), chunks=(kept.size, chunk), dtype=np.float32)
         blocks = sorted(part.group_keys())
         totals = np.zeros(kept.size, dtype=np.float64)
         for g0 in range(0, n_vars, chunk):
@@ -218,11 +214,7 @@ class PseudobulkStage(Stage):
         for g0 in range(0, n_vars, chunk):
             g1 = min(n_vars, g0 + chunk)
             xarr[:, g0:g1] = normalize_sums(counts[:, g0:g1], totals, self.normalize, np).astype(np.float32)
-        anndata.io.write_elem(root, "obs", out_obs)
-        anndata.io.write_elem(root, "var", atlas.var)
-        for key in ("uns", "obsm", "varm", "obsp", "varp"):
-            anndata.io.write_elem(root, key, {})
-        root.attrs.update({"encoding-type": "anndata", "encoding-version": "0.1.0"})
+        write_frame_parts(root, obs=out_obs, var=atlas.var)
         if ctx.fsync:
             for arr in (counts, xarr):
                 fsync_zarr_region(arr, (slice(None), slice(None)))

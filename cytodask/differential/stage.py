@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import zarr
 
+from cytodask.core.anndata_zarr import write_elem
 from cytodask.core.stage import Stage, StageContext
 from cytodask.core.store import StageState
 
@@ -41,7 +42,7 @@ def _block(state: StageState, fingerprint: str, src: str, layer: str, group_col:
     table = differential_table(frame, obs, group_col=group_col, group1=group1, group2=group2,
                                strata=strata, test=test)
     root = zarr.open_group(str(state.path), mode="w", zarr_format=3)
-    anndata.io.write_elem(root, "table", table.reset_index(drop=True))
+    write_elem(root, "table", table.reset_index(drop=True))
     state.record_block(0, fingerprint, {"block": 0, "rows": int(len(table))})
     return {"block": 0}
 

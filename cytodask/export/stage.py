@@ -7,6 +7,7 @@ half-written export.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,8 @@ def _export(state: StageState, fingerprint: str, out_dir: str, activity: str, di
             adata.write_h5ad(tmp)
         files.append("activity.h5ad")
     if "zarr" in formats:
-        with atomic_path(out / "activity.zarr", fsync=state.fsync) as tmp:
+        with atomic_path(out / "activity.zarr", fsync=state.fsync) as tmp, warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*(autosharding|Consolidated metadata).*")
             adata.write_zarr(tmp)
         files.append("activity.zarr")
     tables = {"activity_by_cell_type": activity_by_cell_type(adata, cell_type, signature_type)}

@@ -31,6 +31,7 @@ import zarr
 from dask.base import tokenize
 from dask.highlevelgraph import HighLevelGraph
 
+from cytodask.core.anndata_zarr import layers_group, write_frame_parts
 from cytodask.core.backend import Backend, resolve_backend
 
 ATTR = "cytodask"
@@ -51,11 +52,8 @@ def create_store(
     for key in ("obs", "var", "X", "uns", "obsm", "varm", "obsp", "varp", "layers"):
         if key in root:
             del root[key]
-    root.attrs.update({"encoding-type": "anndata", "encoding-version": "0.1.0"})
-    anndata.io.write_elem(root, "obs", obs)
-    anndata.io.write_elem(root, "var", var)
-    for key in ("uns", "obsm", "varm", "obsp", "varp", "layers"):
-        anndata.io.write_elem(root, key, {})
+    write_frame_parts(root, obs=obs, var=var)
+    layers_group(root)
     n_obs, n_vars = len(obs), len(var)
     x = root.create_group("X")
     x.attrs.update({"encoding-type": "csr_matrix", "encoding-version": "0.1.0", "shape": [n_obs, n_vars]})
