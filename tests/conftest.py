@@ -49,3 +49,14 @@ def counts_h5ad(tmp_path_factory: pytest.TempPathFactory, counts_adata: ad.AnnDa
     path = tmp_path_factory.mktemp("h5ad") / "counts.h5ad"
     counts_adata.write_h5ad(path)
     return path
+
+
+@pytest.fixture(scope="session")
+def e2e_atlas(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The small synthetic atlas of the end-to-end tests (tests/e2e.py), as .h5ad."""
+    from cytodask.demo.synthetic import write_h5ad
+    from tests.e2e import ATLAS
+
+    path = tmp_path_factory.mktemp("atlas") / "atlas.h5ad"
+    write_h5ad(ATLAS, path, block_cells=1000)
+    return path

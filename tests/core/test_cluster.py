@@ -12,7 +12,7 @@ import pytest
 
 from cytodask import Config
 from cytodask.core import cluster as cl
-from tests.orchestration.conftest import cytodask, e2e_atlas, write_spec  # noqa: F401 (fixture)
+from tests.e2e import cytodask, write_spec
 
 
 def test_cluster_kind_selection(monkeypatch: pytest.MonkeyPatch):

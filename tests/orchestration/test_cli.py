@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from cytodask.cli import main
-from tests.orchestration.conftest import cytodask, popen, write_spec
+from tests.e2e import cytodask, popen, write_spec
 
 pytestmark = pytest.mark.slow
 

@@ -8,7 +8,7 @@ import anndata as ad
 import pandas as pd
 import pytest
 
-from tests.orchestration.conftest import cytodask
+from tests.e2e import cytodask
 
 pytestmark = pytest.mark.slow
 

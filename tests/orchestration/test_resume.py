@@ -17,7 +17,7 @@ import zarr
 
 from cytodask.core.events import read_run_log
 from cytodask.core.store import ResultStore
-from tests.orchestration.conftest import cytodask, popen, write_spec
+from tests.e2e import cytodask, popen, write_spec
 
 STAGES = ["convert", "pseudobulk", "activity", "disease_vs_healthy", "export"]
 pytestmark = pytest.mark.slow

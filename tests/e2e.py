@@ -1,4 +1,4 @@
-"""A small synthetic atlas and a demo-shaped spec for end-to-end rebuild tests."""
+"""End-to-end helpers: a small synthetic atlas, a demo-shaped spec and the real command line."""
 
 from __future__ import annotations
 
@@ -7,9 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-from cytodask.demo.synthetic import SyntheticAtlasSpec, write_h5ad
+from cytodask.demo.synthetic import SyntheticAtlasSpec
 
 REPO = Path(__file__).resolve().parents[2]
 ATLAS = SyntheticAtlasSpec(n_cells=4000, n_genes=5000, n_donors=10, seed=3)
@@ -58,13 +56,6 @@ cell_type = "cell_type_l2"
 strata = ["cell_type_l2"]
 formats = ["h5ad", "parquet"]
 """
-
-
-@pytest.fixture(scope="session")
-def e2e_atlas(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("atlas") / "atlas.h5ad"
-    write_h5ad(ATLAS, path, block_cells=1000)
-    return path
 
 
 def write_spec(path: Path, atlas: Path, *, batch: int = 250, lam: float = 5e5, processes: bool = False) -> Path:
