@@ -51,10 +51,9 @@ def normalize_sparse(block: Any, totals: Any, *, scale: float = 1e5, xp: ModuleT
     """
     block = block.tocsr()
     totals = xp.asarray(totals, dtype=xp.float64)
-    nnz = block.data.shape[0]
-    rows = xp.searchsorted(block.indptr, xp.arange(nnz), side="right") - 1
     safe = xp.where(totals > 0, totals, 1.0)
-    data = xp.log2(block.data.astype(xp.float64) / safe[rows] * scale + 1.0)
+    row_total = xp.repeat(safe, xp.diff(block.indptr).astype(xp.int64))  # each stored value's row total
+    data = xp.log2(block.data.astype(xp.float64) / row_total * scale + 1.0)
     return type(block)((data, block.indices.copy(), block.indptr.copy()), shape=block.shape)
 
 
