@@ -49,17 +49,36 @@ group1 = "disease"
 group2 = "healthy"
 strata = ["cell_type_l2"]
 [[stages]]
+name = "donor_correlation"
+type = "correlation"
+inputs = ["activity"]
+metadata = "{samples}"
+key = "Sample_name"
+on = "sample"
+variables = ["Age", "BMI"]
+by = "cell_type_l2"
+min_n = 5
+[[stages]]
 name = "export"
 type = "export"
-inputs = ["activity", "disease_vs_healthy"]
+inputs = ["activity", "disease_vs_healthy", "donor_correlation"]
+differential = "disease_vs_healthy"
+correlation = "donor_correlation"
 cell_type = "cell_type_l2"
 strata = ["cell_type_l2"]
 formats = ["h5ad", "parquet"]
 """
 
 
-def write_spec(path: Path, atlas: Path, *, batch: int = 250, lam: float = 5e5, processes: bool = False) -> Path:
-    path.write_text(SPEC.format(atlas=atlas, batch=batch, lam=lam, processes=str(processes).lower()))
+def samples_csv(atlas: Path) -> Path:
+    """The per-sample metadata table written beside the e2e atlas (CIMA-style column names)."""
+    return atlas.with_name("samples.csv")
+
+
+def write_spec(path: Path, atlas: Path, *, batch: int = 250, lam: float = 5e5, processes: bool = False,
+               samples: Path | None = None) -> Path:
+    path.write_text(SPEC.format(atlas=atlas, batch=batch, lam=lam, processes=str(processes).lower(),
+                                samples=samples or samples_csv(atlas)))
     return path
 
 

@@ -117,13 +117,19 @@ class Stage(abc.ABC):
 
     def fingerprint(self, upstream: dict[str, str], *, full_hash: bool = False) -> str:
         """Hash of code version, parameters, upstream fingerprints and input files."""
+        files = {}
+        for key, path in self.external_inputs().items():
+            try:
+                files[key] = file_fingerprint(path, full=full_hash)
+            except FileNotFoundError:
+                raise FileNotFoundError(f"stage {self.name!r}: {key} file {path} does not exist") from None
         return hash_obj(
             {
                 "stage": f"{type(self).__module__}.{type(self).__qualname__}",
                 "version": self.version,
                 "params": self.params(),
                 "upstream": {k: upstream[k] for k in self.inputs},
-                "files": {k: file_fingerprint(p, full=full_hash) for k, p in self.external_inputs().items()},
+                "files": files,
             }
         )
 

@@ -12,7 +12,8 @@ from typing import Any
 import anndata
 import pandas as pd
 
-from cytodask.demo.synthetic import SyntheticAtlasSpec, planted_truth, write_h5ad
+from cytodask.core.atomic import atomic_path
+from cytodask.demo.synthetic import SyntheticAtlasSpec, donor_table, planted_truth, write_h5ad
 
 
 def default_spec() -> Path:
@@ -66,6 +67,12 @@ def run_demo(*, output: Path, n_cells: int = 50_000, n_genes: int = 20_000, spec
     atlas_spec = SyntheticAtlasSpec(n_cells=n_cells, n_genes=n_genes)
     atlas = ensure_demo_atlas(output / "demo_atlas.h5ad", atlas_spec)
     os.environ["CYTODASK_DEMO_ATLAS"] = str(atlas)
+    samples = output / "demo_samples.csv"  # per-sample metadata as a separate table, as CIMA ships it
+    table = donor_table(atlas_spec).rename(columns={"sample": "Sample_name", "age": "Age"})
+    if not samples.exists() or not pd.read_csv(samples).equals(table):
+        with atomic_path(samples) as tmp:
+            table.to_csv(tmp, index=False)
+    os.environ["CYTODASK_DEMO_SAMPLES"] = str(samples)
     results = output / "results"
     spec_path = Path(spec) if spec else default_spec()
     progress = progress_factory(not quiet) if progress_factory else None

@@ -25,7 +25,8 @@ FORMATS = ("h5ad", "zarr", "parquet", "csv")
 
 
 def _export(state: StageState, fingerprint: str, out_dir: str, activity: str, differential: str | None,
-            cell_type: str, signature_type: str, strata: list[str], formats: list[str]) -> dict[str, Any]:
+            correlation: str | None, cell_type: str, signature_type: str, strata: list[str],
+            formats: list[str]) -> dict[str, Any]:
     out = Path(out_dir)
     files: list[str] = []
     adata = anndata.read_zarr(activity)
@@ -41,6 +42,8 @@ def _export(state: StageState, fingerprint: str, out_dir: str, activity: str, di
     tables = {"activity_by_cell_type": activity_by_cell_type(adata, cell_type, signature_type)}
     if differential:
         tables["differential"] = differential_export(read_table(differential), strata)
+    if correlation:
+        tables["correlations"] = read_table(correlation).drop(columns=["reason"], errors="ignore")
     for name, df in tables.items():
         for fmt in ("parquet", "csv"):
             if fmt in formats:
@@ -59,7 +62,9 @@ class ExportStage(Stage):
     Parameters
     ----------
     inputs
-        ``[activity_stage]`` or ``[activity_stage, differential_stage]``.
+        The activity stage first, then the stages named by ``differential`` / ``correlation``.
+    differential, correlation
+        Names of a differential and a correlation stage among ``inputs`` (optional).
     cell_type
         obs column of the activity samples used for the by-cell-type table.
     signature_type
@@ -73,10 +78,15 @@ class ExportStage(Stage):
     version = "1"
 
     def __init__(self, name: str, *, inputs: tuple[str, ...], cell_type: str, signature_type: str = "CytoSig",
+                 differential: str | None = None, correlation: str | None = None,
                  strata: list[str] | None = None, formats: list[str] | None = None) -> None:
         super().__init__(name, inputs=inputs)
-        if not 1 <= len(inputs) <= 2:
-            raise ValueError(f"stage {name!r}: inputs must be [activity] or [activity, differential]")
+        named = [n for n in (differential, correlation) if n]
+        stray = [n for n in named if n not in inputs[1:]]
+        if not inputs or stray:
+            raise ValueError(f"stage {name!r}: inputs must be the activity stage followed by the stages named in "
+                             f"differential/correlation; {stray} not among inputs {list(inputs)}")
+        self.differential, self.correlation = differential, correlation
         formats = list(formats or ["h5ad", "parquet"])
         bad = [f for f in formats if f not in FORMATS]
         if bad:
@@ -85,8 +95,8 @@ class ExportStage(Stage):
         self.strata, self.formats = list(strata or []), formats
 
     def params(self) -> dict[str, Any]:
-        return {"cell_type": self.cell_type, "signature_type": self.signature_type,
-                "strata": self.strata, "formats": self.formats}
+        return {"cell_type": self.cell_type, "signature_type": self.signature_type, "strata": self.strata,
+                "formats": self.formats, "differential": self.differential, "correlation": self.correlation}
 
     def out_dir(self, ctx: StageContext) -> Path:
         return ctx.state.meta_dir.parent.parent / "exports" / self.name
@@ -95,9 +105,10 @@ class ExportStage(Stage):
         return 1
 
     def block_tasks(self, ctx: StageContext, blocks: list[int]) -> list[Any]:
-        diff = str(ctx.input(self.inputs[1])) if len(self.inputs) > 1 else None
+        diff = str(ctx.input(self.differential)) if self.differential else None
+        corr = str(ctx.input(self.correlation)) if self.correlation else None
         return [dask.delayed(_export, pure=True)(
-            ctx.state, ctx.fingerprint, str(self.out_dir(ctx)), str(ctx.input(self.inputs[0])), diff,
+            ctx.state, ctx.fingerprint, str(self.out_dir(ctx)), str(ctx.input(self.inputs[0])), diff, corr,
             self.cell_type, self.signature_type, self.strata, self.formats,
             dask_key_name=f"export-{ctx.name}-{ctx.fingerprint[:8]}")]
 

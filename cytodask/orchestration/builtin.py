@@ -18,3 +18,7 @@ register_stage("differential")(DifferentialStage)
 from cytodask.export.stage import ExportStage  # noqa: E402
 
 register_stage("export")(ExportStage)
+
+from cytodask.correlation.stage import CorrelationStage  # noqa: E402
+
+register_stage("correlation")(CorrelationStage)

@@ -168,6 +168,9 @@ class Spec:
                 raise SpecError(f"{where}: missing required key(s) {absent} for stage type {kind!r}")
             if "inputs" in s:
                 s["inputs"] = tuple(s["inputs"])
+            for key in ("metadata",):  # file paths resolve against the spec, like the source
+                if isinstance(s.get(key), str) and not Path(s[key]).expanduser().is_absolute():
+                    s[key] = str((self.path.parent / s[key]).resolve())
             try:
                 stages.append(builder(name, **s))
             except TypeError as e:

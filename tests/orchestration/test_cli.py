@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from cytodask.cli import main
@@ -56,6 +57,10 @@ def test_spec_errors_name_the_problem(tmp_path: Path, e2e_atlas: Path, capsys):
     assert main(["rebuild", str(spec), "-q"]) == 1
     assert "input file /nope.h5ad does not exist" in capsys.readouterr().err
 
+    write_spec(spec, e2e_atlas, samples=tmp_path / "missing.csv")
+    assert main(["rebuild", str(spec), "--output", str(tmp_path / "o2"), "-q"]) == 1
+    assert "stage 'donor_correlation': metadata file" in capsys.readouterr().err
+
     spec.write_text(write_spec(tmp_path / "w.toml", e2e_atlas).read_text().replace('type = "differential"', 'type = "diferential"'))
     assert main(["rebuild", str(spec), "-q"]) == 1
     assert "unknown stage type 'diferential'. Did you mean 'differential'?" in capsys.readouterr().err
@@ -71,6 +76,8 @@ def test_counts_needed_but_x_is_normalised(tmp_path: Path, counts_adata, capsys)
     a.X.data = np.log1p(a.X.data)
     path = tmp_path / "norm.h5ad"
     a.write_h5ad(path)
+    pd.DataFrame({"Sample_name": a.obs["sample"].cat.categories, "Age": 40.0, "BMI": 22.0}).to_csv(
+        tmp_path / "samples.csv", index=False)
     spec = write_spec(tmp_path / "s.toml", path)
     assert main(["rebuild", str(spec), "--output", str(tmp_path / "o"), "-q"]) == 1
     err = capsys.readouterr().err

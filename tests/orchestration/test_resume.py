@@ -19,7 +19,7 @@ from cytodask.core.events import read_run_log
 from cytodask.core.store import ResultStore
 from tests.e2e import cytodask, popen, write_spec
 
-STAGES = ["convert", "pseudobulk", "activity", "disease_vs_healthy", "export"]
+STAGES = ["convert", "pseudobulk", "activity", "disease_vs_healthy", "donor_correlation", "export"]
 pytestmark = pytest.mark.slow
 
 
@@ -138,6 +138,6 @@ def test_rerun_is_noop_and_parameter_change_recomputes_dependants(tmp_path: Path
     fin = last_run(ref_out)
     assert {n: fin[n]["event"] for n in STAGES} == {
         "convert": "stage_skipped", "pseudobulk": "stage_skipped", "activity": "stage_finished",
-        "disease_vs_healthy": "stage_finished", "export": "stage_finished"}
+        "disease_vs_healthy": "stage_finished", "donor_correlation": "stage_finished", "export": "stage_finished"}
     status = cytodask("status", str(ref_out), "--spec", str(spec))
     assert "activity            stale" in status.stdout and "pseudobulk          complete" in status.stdout

@@ -1,0 +1,153 @@
+"""Correlation of activity with per-sample variables from a metadata table, as a stage.
+
+The metadata file (CSV/TSV/Parquet; e.g. CIMA's sample metadata, blood
+biochemistry or metabolites) is an external input: editing it changes this
+stage's fingerprint, so only this stage and what reads it are recomputed.
+Samples are joined on ``key`` (file column) = ``on`` (activity obs column);
+within each stratum (e.g. cell type) every signature is correlated with every
+numeric variable in one batched call, and q-values are BH within each
+stratum × variable family.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import anndata
+import dask
+import numpy as np
+import pandas as pd
+import zarr
+
+from cytodask.core.anndata_zarr import write_elem
+from cytodask.core.stage import Stage, StageContext
+from cytodask.core.store import StageState
+
+CORRELATION_COLUMNS = ["signature", "signature_type", "variable", "rho", "p_value", "q_value", "n_samples"]
+
+
+def read_metadata(path: str | os.PathLike[str], key: str) -> pd.DataFrame:
+    """A per-sample table indexed by ``key`` (CSV, TSV or Parquet); errors name the file and the fix."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"metadata file {path} does not exist")
+    if path.suffix == ".parquet":
+        df = pd.read_parquet(path)
+    else:
+        df = pd.read_csv(path, sep="\t" if path.suffix in (".tsv", ".txt") else ",")
+    if key not in df.columns:
+        raise ValueError(f"metadata file {path} has no column {key!r}; columns: {list(df.columns)}")
+    if df[key].duplicated().any():
+        dup = df.loc[df[key].duplicated(), key].astype(str).head(5).tolist()
+        raise ValueError(f"metadata file {path}: {key!r} repeats values {dup}; one row per sample is needed")
+    return df.set_index(df[key].astype(str))
+
+
+def correlation_table(activity: anndata.AnnData, metadata: pd.DataFrame, *, on: str, variables: list[str] | None,
+                      by: str | None, method: str, min_n: int, signature_type: str) -> pd.DataFrame:
+    """Long table of signature × variable correlations (per stratum of ``by``)."""
+    from cytodask.correlation import pearson, spearman
+    from cytodask.differential import fdr_bh
+
+    obs = activity.obs
+    keep = ~obs["empty"].to_numpy(dtype=bool) if "empty" in obs else np.ones(len(obs), bool)
+    samples = obs[on].astype(str).to_numpy()
+    numeric = [c for c in metadata.columns if pd.api.types.is_numeric_dtype(metadata[c])]
+    variables = variables or numeric
+    bad = [v for v in variables if v not in numeric]
+    if bad:
+        raise ValueError(f"metadata variable(s) {bad} are missing or not numeric; numeric columns: {numeric}")
+    values = metadata.reindex(samples)[variables].to_numpy(dtype=np.float64)  # samples without metadata → NaN
+    z = np.asarray(activity.X, dtype=np.float64)
+    strata = obs[by].astype(str).to_numpy() if by else np.full(len(obs), "all")
+    func = spearman if method == "spearman" else pearson
+    frames = []
+    for stratum in sorted(set(strata[keep])):
+        m = keep & (strata == stratum)
+        a = pd.DataFrame(z[m].T, index=activity.var_names)
+        b = pd.DataFrame(values[m].T, index=variables)
+        t = func(a, b, min_n=min_n).to_frame()
+        t = t.rename(columns={"feature_a": "signature", "feature_b": "variable", "pvalue": "p_value",
+                              "n": "n_samples"})
+        if by:
+            t[by] = stratum
+        frames.append(t)
+    table = pd.concat(frames, ignore_index=True)
+    family = table["variable"].astype(str) + "|" + (table[by].astype(str) if by else "")
+    table["q_value"] = fdr_bh(table["p_value"].to_numpy(), families=family.to_numpy())
+    table["signature_type"] = signature_type
+    table["n_samples"] = table["n_samples"].astype(np.int64)
+    return table[CORRELATION_COLUMNS + ([by] if by else []) + ["reason"]]
+
+
+def _block(state: StageState, fingerprint: str, src: str, meta: str, key: str, on: str,
+           variables: list[str] | None, by: str | None, method: str, min_n: int, signature_type: str) -> dict:
+    table = correlation_table(anndata.read_zarr(src), read_metadata(meta, key), on=on, variables=variables,
+                              by=by, method=method, min_n=min_n, signature_type=signature_type)
+    root = zarr.open_group(str(state.path), mode="w", zarr_format=3)
+    write_elem(root, "table", table)
+    state.record_block(0, fingerprint, {"block": 0, "rows": int(len(table))})
+    return {"block": 0}
+
+
+class CorrelationStage(Stage):
+    """Correlate activity (an activity stage) with numeric per-sample variables from ``metadata``.
+
+    Parameters
+    ----------
+    metadata
+        CSV/TSV/Parquet, one row per sample.
+    key, on
+        Join ``metadata[key]`` to the activity samples' ``obs[on]``.
+    variables
+        Numeric columns to use (default: all numeric columns).
+    by
+        Stratify by this obs column (e.g. ``cell_type_l2``), or ``None``.
+    method
+        ``"spearman"`` or ``"pearson"``.
+    """
+
+    version = "1"
+
+    def __init__(self, name: str, *, inputs: tuple[str, ...], metadata: str, key: str, on: str = "sample",
+                 variables: list[str] | None = None, by: str | None = None,
+                 method: Literal["spearman", "pearson"] = "spearman", min_n: int = 10,
+                 signature_type: str = "CytoSig") -> None:
+        super().__init__(name, inputs=inputs)
+        if method not in ("spearman", "pearson"):
+            raise ValueError(f"method={method!r}: use 'spearman' or 'pearson'")
+        self.metadata, self.key, self.on = Path(metadata), key, on
+        self.variables, self.by, self.method = variables, by, method
+        self.min_n, self.signature_type = int(min_n), signature_type
+
+    def params(self) -> dict[str, Any]:
+        return {"key": self.key, "on": self.on, "variables": self.variables, "by": self.by,
+                "method": self.method, "min_n": self.min_n, "signature_type": self.signature_type}
+
+    def external_inputs(self) -> dict[str, Path]:
+        return {"metadata": self.metadata}
+
+    def plan(self, ctx: StageContext) -> int:
+        obs = anndata.io.read_elem(zarr.open_group(str(ctx.input(self.inputs[0])), mode="r")["obs"])
+        missing = [c for c in (self.on, self.by) if c and c not in obs.columns]
+        if missing:
+            raise ValueError(f"stage {self.name!r}: column(s) {missing} are not in the samples of "
+                             f"{self.inputs[0]!r}; available: {list(obs.columns)}")
+        meta = read_metadata(self.metadata, self.key)
+        if not set(obs[self.on].astype(str)) & set(meta.index):
+            raise ValueError(f"stage {self.name!r}: no sample of {self.on!r} (e.g. "
+                             f"{obs[self.on].astype(str).iloc[0]!r}) is in {self.metadata}:{self.key!r} "
+                             f"(e.g. {meta.index[0]!r}); check key/on")
+        return 1
+
+    def block_tasks(self, ctx: StageContext, blocks: list[int]) -> list[Any]:
+        return [dask.delayed(_block, pure=True)(
+            ctx.state, ctx.fingerprint, str(ctx.input(self.inputs[0])), str(self.metadata), self.key, self.on,
+            self.variables, self.by, self.method, self.min_n, self.signature_type,
+            dask_key_name=f"correlation-{ctx.name}-{ctx.fingerprint[:8]}")]
+
+    def finalize(self, ctx: StageContext) -> dict[str, Any]:
+        t = anndata.io.read_elem(zarr.open_group(str(ctx.path), mode="r")["table"])
+        return {"rows": int(len(t)), "significant_q05": int((t["q_value"] < 0.05).sum())}
