@@ -9,7 +9,7 @@ from pathlib import Path
 
 from cytodask.demo.synthetic import SyntheticAtlasSpec
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 ATLAS = SyntheticAtlasSpec(n_cells=4000, n_genes=5000, n_donors=10, seed=3)
 
 SPEC = """
