@@ -6,4 +6,12 @@ __version__ = "0.1.0"
 
 from cytodask.core.config import Config  # noqa: E402
 
-__all__ = ["Config", "__version__"]
+__all__ = ["Config", "Pipeline", "__version__"]
+
+
+def __getattr__(name: str):  # lazy: `import cytodask` stays light
+    if name == "Pipeline":
+        from cytodask.orchestration.pipeline import Pipeline
+
+        return Pipeline
+    raise AttributeError(f"module 'cytodask' has no attribute {name!r}")

@@ -82,9 +82,18 @@ def correlation_table(activity: anndata.AnnData, metadata: pd.DataFrame, *, on: 
     return table[CORRELATION_COLUMNS + ([by] if by else []) + ["reason"]]
 
 
-def _block(state: StageState, fingerprint: str, src: str, meta: str, key: str, on: str,
+def _obs_metadata(activity: anndata.AnnData, on: str) -> pd.DataFrame:
+    """Per-sample numeric columns carried on the activity samples (one row per ``on`` value)."""
+    obs = activity.obs
+    numeric = [c for c in obs.columns if pd.api.types.is_numeric_dtype(obs[c]) and c not in ("n_cells", "empty")]
+    return obs[[on, *numeric]].drop_duplicates(on).set_index(obs[[on]].drop_duplicates(on)[on].astype(str))[numeric]
+
+
+def _block(state: StageState, fingerprint: str, src: str, meta: str | None, key: str, on: str,
            variables: list[str] | None, by: str | None, method: str, min_n: int, signature_type: str) -> dict:
-    table = correlation_table(anndata.read_zarr(src), read_metadata(meta, key), on=on, variables=variables,
+    activity = anndata.read_zarr(src)
+    table_meta = read_metadata(meta, key) if meta else _obs_metadata(activity, on)
+    table = correlation_table(activity, table_meta, on=on, variables=variables,
                               by=by, method=method, min_n=min_n, signature_type=signature_type)
     root = zarr.open_group(str(state.path), mode="w", zarr_format=3)
     write_elem(root, "table", table)
@@ -98,7 +107,8 @@ class CorrelationStage(Stage):
     Parameters
     ----------
     metadata
-        CSV/TSV/Parquet, one row per sample.
+        CSV/TSV/Parquet, one row per sample; ``None`` uses the numeric per-sample
+        columns carried on the activity samples (e.g. ``age`` carried through pseudobulk).
     key, on
         Join ``metadata[key]`` to the activity samples' ``obs[on]``.
     variables
@@ -111,14 +121,17 @@ class CorrelationStage(Stage):
 
     version = "1"
 
-    def __init__(self, name: str, *, inputs: tuple[str, ...], metadata: str, key: str, on: str = "sample",
+    def __init__(self, name: str, *, inputs: tuple[str, ...], metadata: str | None = None, key: str = "",
+                 on: str = "sample",
                  variables: list[str] | None = None, by: str | None = None,
                  method: Literal["spearman", "pearson"] = "spearman", min_n: int = 10,
                  signature_type: str = "CytoSig") -> None:
         super().__init__(name, inputs=inputs)
         if method not in ("spearman", "pearson"):
             raise ValueError(f"method={method!r}: use 'spearman' or 'pearson'")
-        self.metadata, self.key, self.on = Path(metadata), key, on
+        if metadata and not key:
+            raise ValueError(f"stage {name!r}: metadata needs key (its sample column)")
+        self.metadata, self.key, self.on = (Path(metadata) if metadata else None), key, on
         self.variables, self.by, self.method = variables, by, method
         self.min_n, self.signature_type = int(min_n), signature_type
 
@@ -127,7 +140,7 @@ class CorrelationStage(Stage):
                 "method": self.method, "min_n": self.min_n, "signature_type": self.signature_type}
 
     def external_inputs(self) -> dict[str, Path]:
-        return {"metadata": self.metadata}
+        return {"metadata": self.metadata} if self.metadata else {}
 
     def plan(self, ctx: StageContext) -> int:
         obs = anndata.io.read_elem(zarr.open_group(str(ctx.input(self.inputs[0])), mode="r")["obs"])
@@ -135,6 +148,8 @@ class CorrelationStage(Stage):
         if missing:
             raise ValueError(f"stage {self.name!r}: column(s) {missing} are not in the samples of "
                              f"{self.inputs[0]!r}; available: {list(obs.columns)}")
+        if self.metadata is None:
+            return 1
         meta = read_metadata(self.metadata, self.key)
         if not set(obs[self.on].astype(str)) & set(meta.index):
             raise ValueError(f"stage {self.name!r}: no sample of {self.on!r} (e.g. "
@@ -144,7 +159,8 @@ class CorrelationStage(Stage):
 
     def block_tasks(self, ctx: StageContext, blocks: list[int]) -> list[Any]:
         return [dask.delayed(_block, pure=True)(
-            ctx.state, ctx.fingerprint, str(ctx.input(self.inputs[0])), str(self.metadata), self.key, self.on,
+            ctx.state, ctx.fingerprint, str(ctx.input(self.inputs[0])),
+            str(self.metadata) if self.metadata else None, self.key, self.on,
             self.variables, self.by, self.method, self.min_n, self.signature_type,
             dask_key_name=f"correlation-{ctx.name}-{ctx.fingerprint[:8]}")]
 

@@ -15,6 +15,7 @@ from cytodask.core.lock import OutputLock
 from cytodask.core.memory import auto_block_cells
 from cytodask.core.runner import StageReport, run_stages, stage_fingerprints
 from cytodask.core.store import ResultStore
+from cytodask.ingest.base import DataSource
 from cytodask.orchestration.spec import Spec, check_obs_columns, load_spec
 
 
@@ -28,6 +29,7 @@ def rebuild(
     callbacks: list[Callback] | None = None,
     echo: Callable[[str], None] | None = print,
     config_overrides: dict[str, Any] | None = None,
+    source: DataSource | None = None,
 ) -> list[StageReport]:
     """Run or resume the rebuild described by ``spec``.
 
@@ -47,6 +49,8 @@ def rebuild(
         Progress event subscribers (see :mod:`cytodask.core.events`).
     echo
         Where to print the dashboard address and notices (``None`` = silent).
+    source
+        An opened source to use instead of the spec's ``[source]`` (Python API).
     """
     overrides = dict(config_overrides or {})
     if output is not None:
@@ -57,7 +61,7 @@ def rebuild(
         spec = load_spec(spec, overrides=overrides)
     elif overrides:
         spec.config = spec.config.replace(**overrides)
-    source = spec.make_source()
+    source = source or spec.make_source()
     if spec.config.batch_size == 0:
         n_obs, n_vars = source.shape
         nnz = source.nnz_hint()
@@ -74,6 +78,8 @@ def rebuild(
     store = ResultStore(config.output_dir, fsync=config.checkpoint.fsync)
     store.ensure()
     with OutputLock(store.root, wait=wait):
+        if not spec.source and hasattr(source, "path"):
+            spec.source = {"path": str(source.path)}
         atomic_write_json(store.root / "spec.json", spec.resolved(), fsync=config.checkpoint.fsync)
         events = EventBus(store.log_path, callbacks)
         if echo is not None:
@@ -85,6 +91,22 @@ def rebuild(
             except BaseException as e:
                 events.emit("run_failed", error=f"{type(e).__name__}: {e}")
                 raise
+            finally:
+                _report(store.root, echo)
+
+
+def _report(root: Path, echo: Callable[[str], None] | None) -> None:
+    """Write ROOT/report.html for the run just ended (a failed report never fails the run)."""
+    from cytodask.export.report import build_report
+
+    try:
+        path = build_report(root)
+    except Exception as e:  # noqa: BLE001 - the report is a view of the results, not a result
+        if echo is not None:
+            echo(f"run report not written: {type(e).__name__}: {e}")
+        return
+    if echo is not None:
+        echo(f"run report: {path}")
 
 
 @dataclass
