@@ -109,6 +109,15 @@ def _cmd_demo(args: argparse.Namespace) -> int:
                     quiet=args.quiet, progress_factory=_Progress)
 
 
+def _cmd_schedule(args: argparse.Namespace) -> int:
+    from cytodask.orchestration.schedule import schedule
+
+    schedule(args.spec, at=args.at, fmt=args.format, output=args.output, log=args.log, install=args.install,
+             unit_dir=args.unit_dir, walltime=args.walltime, partition=args.partition, cpus=args.cpus,
+             mem=args.mem, gpus=args.gpus)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cytodask", description="CytoAtlas pipeline on Dask and GPUs.")
     p.add_argument("--traceback", action="store_true", help="show the full traceback on errors")
@@ -144,6 +153,24 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--spec", default=None, help="rebuild spec (default: graphs/demo.toml of this checkout)")
     d.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     d.set_defaults(func=_cmd_demo)
+
+    sc = sub.add_parser("schedule", help="print (or install) a nightly rebuild for cron, systemd or SLURM")
+    sc.add_argument("spec", help="rebuild spec (TOML), e.g. graphs/demo.toml")
+    sc.add_argument("--at", required=True, help="time of day, HH:MM (00:00-23:59)")
+    sc.add_argument("--format", choices=["cron", "systemd", "slurm"], default="cron",
+                    help="crontab line, systemd user service + timer, or SLURM scrontab entry (default cron)")
+    sc.add_argument("--output", default=None, help="result directory (default: the spec's output_dir)")
+    sc.add_argument("--log", default=None, help="log file (default: OUTPUT/logs/rebuild.log)")
+    sc.add_argument("--install", action="store_true",
+                    help="add to crontab / scrontab, or write the systemd units (systemctl is not run)")
+    sc.add_argument("--unit-dir", default=None,
+                    help="systemd: where to write the units (default ~/.config/systemd/user)")
+    sc.add_argument("--walltime", default=None, help="slurm: --time of the job (default 12:00:00)")
+    sc.add_argument("--partition", default=None, help="slurm: partition")
+    sc.add_argument("--cpus", type=int, default=None, help="slurm: --cpus-per-task")
+    sc.add_argument("--mem", default=None, help="slurm: memory, e.g. 64G")
+    sc.add_argument("--gpus", type=int, default=None, help="slurm: GPUs (--gres=gpu:N)")
+    sc.set_defaults(func=_cmd_schedule)
     return p
 
 

@@ -31,7 +31,7 @@ from typing import Any, Literal
 Format = Literal["cron", "systemd", "slurm"]
 FORMATS: tuple[Format, ...] = ("cron", "systemd", "slurm")
 Runner = Callable[..., Any]
-"""Called like ``subprocess.run(argv, input=..., capture_output=True, text=True)``."""
+"""Called like ``subprocess.run(argv, input=..., capture_output=True, text=True, timeout=...)``."""
 
 MARKER = "# cytodask:"
 _TIME = re.compile(r"^(\d{1,2}):(\d{2})$")
@@ -40,6 +40,8 @@ _WALLTIME = re.compile(r"^(?:\d+-)?\d+(?::\d{1,2}){0,2}$|^(?:UNLIMITED|INFINITE)
 _MEM = re.compile(r"^\d+[KMGT]?$", re.IGNORECASE)
 _PARTITION = re.compile(r"^[A-Za-z0-9_.,-]+$")
 _SYSTEMD_PLAIN = re.compile(r"^[A-Za-z0-9_@+=:,./-]+$")
+_DISABLED = re.compile(r"^#(?:DISABLED|BAD): ")  # how scrontab -l shows lines it turned off
+TOOL_TIMEOUT = 60.0
 
 
 def parse_time(at: str) -> tuple[int, int]:
@@ -175,11 +177,12 @@ def _sd_escape(value: str) -> str:
     return value.replace("%", "%%")
 
 
-def _sd_word(word: str) -> str:
+def _sd_word(word: str, *, expands: bool = True) -> str:
+    """One systemd word: C-style double quotes when needed, ``%`` → ``%%``, ``$`` → ``$$`` where expanded."""
     if _SYSTEMD_PLAIN.match(word):
         return _sd_escape(word)
-    quoted = '"' + word.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    return _sd_escape(quoted).replace("$", "$$")
+    quoted = _sd_escape('"' + word.replace("\\", "\\\\").replace('"', '\\"') + '"')
+    return quoted.replace("$", "$$") if expands else quoted  # Environment= does not expand $
 
 
 def systemd_units(job: RebuildJob) -> dict[str, str]:
@@ -190,9 +193,9 @@ def systemd_units(job: RebuildJob) -> dict[str, str]:
     does not create the log's directory: :func:`schedule` and
     :func:`install_systemd` create it.
     """
-    env = "".join(f"Environment={_sd_word(f'{k}={v}')}\n" for k, v in job.env.items())
+    env = "".join(f"Environment={_sd_word(f'{k}={v}', expands=False)}\n" for k, v in job.env.items())
     service = (
-        f"# Written by `cytodask schedule`: nightly rebuild of {_sd_escape(str(job.spec))}\n"
+        f"# Written by `cytodask schedule`: nightly rebuild of {job.spec}\n"
         f"[Unit]\n"
         f"Description=cytodask rebuild of {_sd_escape(job.name)} into {_sd_escape(str(job.output))}\n"
         f"\n"
@@ -252,12 +255,9 @@ def slurm_entry(
     for flag, n in (("--cpus", cpus), ("--gpus", gpus)):
         if n is not None and (not isinstance(n, int) or n < 1):
             raise ValueError(f"{flag} {n!r}: give a positive whole number")
-    for p in (job.spec, job.output, job.log, job.workdir):
-        if "%" in str(p):
-            raise ValueError(f"path {p} contains '%', which Slurm reads as a file-name pattern; rename it")
-    if re.search(r"\s", str(job.log)):
-        raise ValueError(f"log path {job.log} contains whitespace, which #SCRON --output cannot hold; "
-                         f"give --log without spaces")
+    if re.search(r"[\s%]", str(job.log)):
+        raise ValueError(f"log path {job.log} contains whitespace or '%', which #SCRON --output cannot hold "
+                         f"('%' is a Slurm file-name pattern); give --log without them")
     opts = [f"--job-name={job.unit}", f"--time={walltime}", f"--output={job.log}", "--open-mode=append"]
     if partition:
         opts.append(f"--partition={partition}")
@@ -278,14 +278,17 @@ def merge_entry(existing: str, entry: str, marker: str, *, block_prefix: str | N
     Every other line is kept as it is. The first earlier entry is replaced in
     place (later duplicates dropped); with none, ``entry`` is appended. With
     ``block_prefix`` (``"#SCRON"``) the option lines directly above a replaced
-    line go with it.
+    line go with it (also when Slurm listed them as ``#DISABLED:`` / ``#BAD:``).
     """
+    def is_option(line: str) -> bool:
+        return bool(block_prefix) and _DISABLED.sub("", line.lstrip()).startswith(str(block_prefix))
+
     lines = existing.splitlines()
     out: list[str] = []
     placed = False
     for line in lines:
         if line.rstrip().endswith(marker):
-            while block_prefix and out and out[-1].lstrip().startswith(block_prefix):
+            while out and is_option(out[-1]):
                 out.pop()
             if not placed:
                 out.extend(entry.splitlines())
@@ -299,9 +302,17 @@ def merge_entry(existing: str, entry: str, marker: str, *, block_prefix: str | N
 
 def _run_tool(runner: Runner, argv: list[str], tool: str, hint: str, input: str | None = None) -> Any:
     try:
-        return runner(argv, input=input, capture_output=True, text=True)
+        return runner(argv, input=input, capture_output=True, text=True, timeout=TOOL_TIMEOUT)
     except FileNotFoundError:
         raise RuntimeError(f"`{tool}` is not installed or not on PATH; {hint}") from None
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(f"`{' '.join(argv)}` did not finish in {TOOL_TIMEOUT:.0f} s (old versions of {tool} "
+                           f"ignore '-' and open an editor); {hint}") from None
+
+
+def _first_line(res: Any) -> str:
+    text = ((res.stderr or "").strip() or (res.stdout or "").strip())  # scrontab reports on stdout
+    return text.splitlines()[0] if text else f"exit status {res.returncode}"
 
 
 def _install_table(job: RebuildJob, entry: str, marker: str, tool: str, hint: str, runner: Runner,
@@ -309,17 +320,15 @@ def _install_table(job: RebuildJob, entry: str, marker: str, tool: str, hint: st
     listed = _run_tool(runner, [tool, "-l"], tool, hint)
     current = listed.stdout or ""
     if listed.returncode != 0:
-        err = (listed.stderr or "").strip()
-        if "no crontab" not in err.lower():
-            raise RuntimeError(f"`{tool} -l` failed: {err.splitlines()[0] if err else listed.returncode}; {hint}")
+        if "no crontab" not in f"{listed.stderr or ''}{listed.stdout or ''}".lower():
+            raise RuntimeError(f"`{tool} -l` failed: {_first_line(listed)}; {hint}")
         current = ""
     merged = merge_entry(current, entry, marker, block_prefix=block_prefix)
     written = _run_tool(runner, [tool, "-"], tool, hint, input=merged)
     if written.returncode != 0:
-        err = (written.stderr or "").strip()
-        raise RuntimeError(f"`{tool} -` refused the new table: {err.splitlines()[0] if err else written.returncode}; "
-                           f"{hint}")
-    verb = "replaced the earlier entry" if marker in current else "added the entry"
+        raise RuntimeError(f"`{tool} -` refused the new table: {_first_line(written)}; {hint}")
+    replaced = any(line.rstrip().endswith(marker) for line in current.splitlines())
+    verb = "replaced the earlier entry" if replaced else "added the entry"
     return f"{tool}: {verb} for {job.spec} → {job.output} (daily at {job.hour:02d}:{job.minute:02d})"
 
 
@@ -398,8 +407,8 @@ def schedule(
     The entry is printed before installing, so when installation fails the
     error can point at text the user can install by hand. ``slurm`` takes the
     options of :func:`slurm_entry` (``walltime``, ``partition``, ``cpus``,
-    ``mem``, ``gpus``) and is rejected for the other formats. The log
-    directory is created (systemd and Slurm open the log before the job runs).
+    ``mem``, ``gpus``) and is rejected for the other formats. For systemd and
+    Slurm the log directory is created now: they open the log before the job runs.
     """
     if fmt not in FORMATS:
         raise ValueError(f"--format {fmt!r} is not one of {list(FORMATS)}")
@@ -416,7 +425,7 @@ def schedule(
         echo(slurm_entry(job, **slurm_opts))
     else:
         echo("\n".join(f"# ---- {fname} ----\n{text}" for fname, text in systemd_units(job).items()).rstrip("\n"))
-    if not job.log.parent.is_dir():
+    if fmt != "cron" and not job.log.parent.is_dir():  # the cron line makes it itself (mkdir -p)
         job.log.parent.mkdir(parents=True, exist_ok=True)
         note(f"created the log directory {job.log.parent}")
     for k in job.env:
