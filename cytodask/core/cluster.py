@@ -7,7 +7,8 @@
   cluster, e.g. workers started by SLURM on a shared filesystem);
 - else, with CuPy and a GPU present (and ``gpu_devices != []``) → a dask-cuda
   ``LocalCUDACluster``, one worker per GPU, with an optional RMM pool;
-- else → a ``LocalCluster`` of CPU workers.
+- else → a ``LocalCluster`` of CPU workers;
+- ``cluster = "slurm"`` → worker jobs through dask-jobqueue's ``SLURMCluster``.
 
 The dashboard address is printed. The cluster is closed on normal exit, on
 error and on Ctrl-C.
@@ -32,8 +33,8 @@ def cluster_kind(config: Config) -> str:
         return "address"
     if config.cluster == "none":
         return "none"
-    if config.cluster == "local":
-        return "local"
+    if config.cluster in ("local", "slurm"):
+        return config.cluster
     wants_gpu = config.gpu_devices != []
     if config.cluster == "cuda":
         if not gpu_available():
@@ -78,6 +79,38 @@ def _local_cluster(config: Config) -> Any:
     )
 
 
+def slurm_cluster(config: Config, *, scale: bool = True) -> Any:
+    """A dask-jobqueue ``SLURMCluster`` from ``config.slurm`` (jobs submitted when ``scale``).
+
+    The result directory must be on a filesystem the compute nodes share (workers
+    write blocks and records directly).
+    """
+    try:
+        from dask_jobqueue import SLURMCluster
+    except ImportError:
+        raise RuntimeError(
+            "cluster = 'slurm' needs dask-jobqueue: pip install 'cytodask[slurm]'"
+        ) from None
+    s = config.slurm
+    directives = list(s.job_extra)
+    kwargs: dict[str, Any] = {}
+    if s.gpus:
+        directives.append(f"--gres=gpu:{s.gpus}")
+        # one dask-cuda worker per GPU of the job, pinned to its device
+        kwargs["worker_command"] = "dask_cuda.cli worker"
+        if config.rmm_pool_size:
+            kwargs["worker_extra_args"] = [f"--rmm-pool-size={config.rmm_pool_size}"]
+    c = SLURMCluster(
+        queue=s.queue, account=s.account, cores=s.cores, memory=s.memory, processes=s.processes,
+        walltime=s.walltime, job_extra_directives=directives, log_directory=s.log_directory,
+        local_directory=s.local_directory, job_name="cytodask-worker",
+        scheduler_options={"dashboard_address": config.dashboard_address}, **kwargs,
+    )
+    if scale:
+        c.scale(jobs=s.jobs)
+    return c
+
+
 @contextlib.contextmanager
 def cluster(config: Config, *, echo: Callable[[str], None] | None = print) -> Iterator[Any]:
     """Yield a ``distributed.Client`` for ``config`` and close it afterwards.
@@ -107,11 +140,15 @@ def cluster(config: Config, *, echo: Callable[[str], None] | None = print) -> It
                     "address (dask scheduler prints it) or drop scheduler_address to start a local cluster"
                 ) from None
         else:
-            local = _local_cuda_cluster(config) if kind == "cuda" else _local_cluster(config)
+            if kind == "slurm":
+                local = slurm_cluster(config)
+            else:
+                local = _local_cuda_cluster(config) if kind == "cuda" else _local_cluster(config)
             client = Client(local)
         if echo is not None:
             n = len(client.scheduler_info(n_workers=-1).get("workers", {}))
-            what = {"address": "existing cluster", "cuda": "LocalCUDACluster", "local": "LocalCluster"}[kind]
+            what = {"address": "existing cluster", "cuda": "LocalCUDACluster", "local": "LocalCluster",
+                    "slurm": "SLURMCluster (workers start as their jobs run)"}[kind]
             echo(f"Dask {what}: {n} workers; dashboard: {client.dashboard_link}")
         yield client
     finally:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
-ClusterKind = Literal["auto", "local", "cuda", "none"]
+ClusterKind = Literal["auto", "local", "cuda", "slurm", "none"]
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,42 @@ class CheckpointConfig:
 
     fsync: bool = True
     keep_partials: bool = False
+
+
+@dataclass(frozen=True)
+class SlurmConfig:
+    """Workers started as SLURM jobs through dask-jobqueue (``cluster = "slurm"``).
+
+    Parameters
+    ----------
+    queue, account
+        Partition and account (``#SBATCH -p`` / ``-A``).
+    jobs
+        Worker jobs to start.
+    cores, memory, processes
+        Per job: CPU cores, memory (``"64GB"``) and Dask worker processes.
+    gpus
+        GPUs per job (``--gres=gpu:N``); with GPUs, each job runs ``dask-cuda-worker``
+        (one worker per GPU) instead of CPU workers.
+    walltime
+        ``HH:MM:SS``.
+    job_extra
+        More ``#SBATCH`` directives, e.g. ``["--constraint=a100"]``.
+    log_directory, local_directory
+        Job logs, and worker spill space on the node.
+    """
+
+    queue: str | None = None
+    account: str | None = None
+    jobs: int = 1
+    cores: int = 8
+    memory: str = "32GB"
+    processes: int = 1
+    gpus: int = 0
+    walltime: str = "12:00:00"
+    job_extra: list[str] = field(default_factory=list)
+    log_directory: str | None = None
+    local_directory: str | None = None
 
 
 @dataclass(frozen=True)
@@ -57,7 +93,8 @@ class Config:
     cluster
         ``"auto"`` (LocalCUDACluster when a GPU is usable, else LocalCluster),
         ``"local"`` (LocalCluster), ``"cuda"`` (LocalCUDACluster, error without
-        GPU) or ``"none"`` (no cluster: Dask's threaded scheduler in-process).
+        GPU), ``"slurm"`` (worker jobs through dask-jobqueue, see ``slurm``) or
+        ``"none"`` (no cluster: in-process, synchronous).
         Ignored when ``scheduler_address`` is set.
     scheduler_address
         Address of an existing Dask scheduler (``tcp://host:8786``).
@@ -75,6 +112,8 @@ class Config:
         Result store root.
     checkpoint
         :class:`CheckpointConfig`.
+    slurm
+        :class:`SlurmConfig` (``[config.slurm]`` in a spec).
     """
 
     gpu_devices: list[int] | None = None
@@ -91,6 +130,7 @@ class Config:
     dashboard_address: str = ":8787"
     output_dir: Path = Path("results")
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    slurm: SlurmConfig = field(default_factory=SlurmConfig)
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):

@@ -7,6 +7,7 @@ half-written export.
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from cytodask.core.store import StageState
 from cytodask.differential.stage import read_table
 from cytodask.export.tables import activity_by_cell_type, differential_export
 
-FORMATS = ("h5ad", "zarr", "parquet", "csv")
+FORMATS = ("h5ad", "zarr", "parquet", "csv", "json")
 
 
 def _export(state: StageState, fingerprint: str, out_dir: str, activity: str, differential: str | None,
@@ -50,10 +51,38 @@ def _export(state: StageState, fingerprint: str, out_dir: str, activity: str, di
                 with atomic_path(out / f"{name}.{fmt}", fsync=state.fsync) as tmp:
                     df.to_parquet(tmp, index=False) if fmt == "parquet" else df.to_csv(tmp, index=False)
                 files.append(f"{name}.{fmt}")
+    if "json" in formats:  # visualisation JSON for the web atlas: a heatmap matrix and records per table
+        by_ct = tables["activity_by_cell_type"]
+        heat = by_ct.pivot(index="cell_type", columns="signature", values="mean_activity")
+        doc = {"signature_type": signature_type, "cell_types": heat.index.tolist(),
+               "signatures": heat.columns.tolist(), "mean_activity": heat.round(4).to_numpy().tolist()}
+        _write_json(out / "activity_heatmap.json", doc, state.fsync)
+        files.append("activity_heatmap.json")
+        for name, df in tables.items():
+            if name != "activity_by_cell_type":
+                _write_json(out / f"{name}.json", {"columns": list(df.columns),
+                                                   "records": json.loads(df.to_json(orient="records"))}, state.fsync)
+                files.append(f"{name}.json")
     root = zarr.open_group(str(state.path), mode="w", zarr_format=3)
     root.attrs["files"] = [str(out / f) for f in files]
     state.record_block(0, fingerprint, {"block": 0, "files": files})
     return {"block": 0}
+
+
+def _write_json(path: Path, doc: Any, fsync: bool) -> None:
+    with atomic_path(path, fsync=fsync) as tmp:
+        tmp.write_text(json.dumps(_clean(doc), allow_nan=False))
+
+
+def _clean(o: Any) -> Any:
+    """NaN/inf → null (JSON has no NaN; browsers reject it)."""
+    if isinstance(o, float):
+        return o if o == o and abs(o) != float("inf") else None
+    if isinstance(o, list):
+        return [_clean(v) for v in o]
+    if isinstance(o, dict):
+        return {k: _clean(v) for k, v in o.items()}
+    return o
 
 
 class ExportStage(Stage):
@@ -72,7 +101,9 @@ class ExportStage(Stage):
     strata
         Stratum columns to keep in the differential table.
     formats
-        Any of ``h5ad``, ``zarr``, ``parquet``, ``csv``.
+        Any of ``h5ad``, ``zarr``, ``parquet``, ``csv``, ``json`` (visualisation JSON:
+        ``activity_heatmap.json`` = cell types × signatures matrix, and one
+        ``{columns, records}`` file per table; NaN written as ``null``).
     """
 
     version = "1"

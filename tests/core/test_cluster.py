@@ -76,3 +76,22 @@ def test_unreachable_scheduler_is_a_clear_error():
         with pytest.raises(RuntimeError, match="cannot reach the Dask scheduler at tcp://127.0.0.1:9"):
             with cl.cluster(Config(scheduler_address="tcp://127.0.0.1:9"), echo=None):
                 pass
+
+
+def test_slurm_job_script_from_config():
+    """The SLURM worker job that cluster = "slurm" submits (built, not submitted: no SLURM here)."""
+    cfg = Config.from_dict({"cluster": "slurm", "dashboard_address": ":0", "rmm_pool_size": "20GB",
+                            "slurm": {"queue": "gpu", "account": "cytoatlas", "cores": 16, "memory": "128GB",
+                                      "gpus": 2, "walltime": "04:00:00", "job_extra": ["--constraint=a100"]}})
+    assert cl.cluster_kind(cfg) == "slurm"
+    c = cl.slurm_cluster(cfg, scale=False)
+    try:
+        script = c.job_script()
+    finally:
+        c.close()
+    for line in ("#SBATCH -p gpu", "#SBATCH -A cytoatlas", "#SBATCH -n 1", "#SBATCH --cpus-per-task=16",
+                 "#SBATCH -t 04:00:00", "#SBATCH --gres=gpu:2", "#SBATCH --constraint=a100"):
+        assert line in script, (line, script)
+    assert "dask_cuda.cli worker" in script and "--rmm-pool-size=20GB" in script
+    with pytest.raises(ValueError, match="unknown key 'gpu'"):
+        Config.from_dict({"slurm": {"gpu": 1}})

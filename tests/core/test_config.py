@@ -31,7 +31,7 @@ def test_from_toml(tmp_path: Path):
     [
         ({"batchsize": 10}, "unknown key 'batchsize'. Did you mean 'batch_size'?"),
         ({"n_rand": "many"}, "config key 'n_rand': got 'many' (str); allowed: int"),
-        ({"cluster": "gpu"}, "allowed: 'auto' | 'local' | 'cuda' | 'none'"),
+        ({"cluster": "gpu"}, "allowed: 'auto' | 'local' | 'cuda' | 'slurm' | 'none'"),
         ({"gpu_devices": [0, "1"]}, "config key 'gpu_devices'"),
         ({"processes": 1}, "config key 'processes': got 1 (int); allowed: bool"),
         ({"checkpoint": {"fsynk": True}}, "unknown key 'fsynk'. Did you mean 'fsync'?"),

@@ -35,3 +35,23 @@ def test_demo_recovers_planted_signals_and_reruns_as_noop(tmp_path: Path):
     assert again.returncode == 0, again.stderr
     assert "demo atlas" in again.stdout and "is up to date" in again.stdout
     assert "rebuild done: 0 blocks computed" in again.stdout
+
+
+def test_visualisation_json_export(tmp_path: Path, e2e_atlas: Path):
+    import json
+
+    from tests.e2e import write_spec
+
+    spec = write_spec(tmp_path / "s.toml", e2e_atlas)
+    spec.write_text(spec.read_text().replace('formats = ["h5ad", "parquet"]', 'formats = ["json", "parquet"]'))
+    res = cytodask("rebuild", str(spec), "--output", str(tmp_path / "o"), "-q")
+    assert res.returncode == 0, res.stderr
+    ex = tmp_path / "o" / "exports" / "export"
+    heat = json.loads((ex / "activity_heatmap.json").read_text())
+    table = pd.read_parquet(ex / "activity_by_cell_type.parquet")
+    assert len(heat["signatures"]) == 43 and heat["cell_types"] == sorted(table["cell_type"].unique())
+    i, j = heat["cell_types"].index("Monocyte"), heat["signatures"].index("IFNG")
+    ref = table[(table["cell_type"] == "Monocyte") & (table["signature"] == "IFNG")]["mean_activity"].iloc[0]
+    assert abs(heat["mean_activity"][i][j] - ref) < 1e-4
+    diff = json.loads((ex / "differential.json").read_text())
+    assert diff["columns"][0] == "signature" and len(diff["records"]) == len(pd.read_parquet(ex / "differential.parquet"))
