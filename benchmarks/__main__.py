@@ -19,7 +19,7 @@ from typing import Any
 import psutil
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
-PIPELINES = ("activity", "correlation", "differential")
+PIPELINES = ("activity", "correlation", "differential", "aggregation", "rebuild")
 
 
 def machine() -> str:
@@ -42,6 +42,14 @@ def run_pipeline(name: str, dataset: str, gpu: int | None) -> list[dict[str, Any
         from benchmarks.bench_activity import run
 
         return run(dataset)
+    if name == "rebuild":
+        from benchmarks.bench_rebuild import run as run_rebuild
+
+        return run_rebuild(dataset)
+    if name == "aggregation":
+        from benchmarks.bench_aggregation import run as run_aggregation
+
+        return run_aggregation(dataset)
     from benchmarks.bench_stats import run as run_stats
 
     return [r for r in run_stats(dataset) if r.get("pipeline") == name]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -84,7 +85,11 @@ def rebuild(
         events = EventBus(store.log_path, callbacks)
         if echo is not None:
             echo(f"cytodask rebuild {spec.name}: results in {store.root}")
-        with cluster(config, echo=echo) as client:
+        fps = stage_fingerprints(stages, full_hash=full_hash)
+        noop = all(store.stage(s.name).status(fps[s.name])["state"] == "complete" for s in stages)
+        if noop and echo is not None:
+            echo(f"all {len(stages)} stages are up to date: nothing to compute, no cluster started")
+        with (contextlib.nullcontext(None) if noop else cluster(config, echo=echo)) as client:
             events.client = client
             try:
                 return run_stages(stages, store, config, client=client, events=events, full_hash=full_hash)
@@ -92,7 +97,8 @@ def rebuild(
                 events.emit("run_failed", error=f"{type(e).__name__}: {e}")
                 raise
             finally:
-                _report(store.root, echo)
+                if not (noop and (store.root / "report.html").exists()):
+                    _report(store.root, echo)
 
 
 def _report(root: Path, echo: Callable[[str], None] | None) -> None:

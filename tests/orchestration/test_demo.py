@@ -35,6 +35,7 @@ def test_demo_recovers_planted_signals_and_reruns_as_noop(tmp_path: Path):
     assert again.returncode == 0, again.stderr
     assert "demo atlas" in again.stdout and "is up to date" in again.stdout
     assert "rebuild done: 0 blocks computed" in again.stdout
+    assert "up to date: nothing to compute, no cluster started" in again.stdout
 
 
 def test_visualisation_json_export(tmp_path: Path, e2e_atlas: Path):
