@@ -6,7 +6,8 @@
 
 from __future__ import annotations
 
-import anndata as ad
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -15,21 +16,31 @@ DIFFERENTIAL_COLUMNS = ["signature", "group1", "group2", "activity_diff", "pvalu
                         "n_g1", "n_g2"]
 
 
-def activity_by_cell_type(activity: ad.AnnData, cell_type: str, signature_type: str) -> pd.DataFrame:
-    """Mean activity z-score per cell type and signature, over the pseudobulk samples.
+def activity_by_cell_type(obs: pd.DataFrame, signatures: pd.Index, x: Any, cell_type: str, signature_type: str,
+                          *, chunk: int = 65_536) -> pd.DataFrame:
+    """Mean activity z-score per cell type and signature, streamed over row chunks of ``x``.
 
-    ``n_samples`` counts the (non-empty) samples averaged; ``n_cells`` sums their cells.
+    ``x`` is samples × signatures and sliceable by rows (a Zarr array or a NumPy
+    array), so single-cell activity of any size is summarised in bounded memory.
+    ``n_samples`` counts the (non-empty) samples averaged; ``n_cells`` sums their
+    cells (1 per row for single-cell input without ``n_cells``).
     """
-    if cell_type not in activity.obs.columns:
-        raise ValueError(f"activity samples have no column {cell_type!r}; available: {list(activity.obs.columns)}")
-    obs = activity.obs
+    if cell_type not in obs.columns:
+        raise ValueError(f"activity samples have no column {cell_type!r}; available: {list(obs.columns)}")
     keep = ~obs["empty"].to_numpy(dtype=bool) if "empty" in obs else np.ones(len(obs), dtype=bool)
-    z = pd.DataFrame(np.asarray(activity.X)[keep], columns=activity.var_names)
-    ct = obs[cell_type].astype(str).to_numpy()[keep]
-    means = z.groupby(ct, sort=True).mean()
-    n_samples = pd.Series(ct).value_counts()
-    n_cells = (pd.Series(obs["n_cells"].to_numpy()[keep], index=range(keep.sum())).groupby(ct).sum()
-               if "n_cells" in obs else pd.Series(0, index=means.index))
+    codes, labels = pd.factorize(obs[cell_type].astype(str), sort=True)
+    sums = np.zeros((len(labels), len(signatures)))
+    for a in range(0, len(obs), chunk):
+        b = min(len(obs), a + chunk)
+        rows = keep[a:b]
+        np.add.at(sums, codes[a:b][rows], np.asarray(x[a:b], dtype=np.float64)[rows])
+    n_samples = np.bincount(codes[keep], minlength=len(labels))
+    cells = obs["n_cells"].to_numpy() if "n_cells" in obs else np.ones(len(obs), dtype=np.int64)
+    n_cells = np.bincount(codes[keep], weights=cells[keep], minlength=len(labels))
+    present = n_samples > 0
+    means = pd.DataFrame(sums[present] / n_samples[present, None], index=labels[present], columns=signatures)
+    n_samples = pd.Series(n_samples[present], index=labels[present])
+    n_cells = pd.Series(n_cells[present], index=labels[present])
     long = means.stack().rename("mean_activity").reset_index()
     long.columns = ["cell_type", "signature", "mean_activity"]
     long["signature_type"] = signature_type
