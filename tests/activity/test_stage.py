@@ -69,3 +69,20 @@ def test_activity_stage_errors(tmp_path: Path, atlas_h5ad: Path):
               ActivityStage("act", inputs=("convert",), layer="counts")]
     with pytest.raises(ValueError, match="has no layer 'counts'; use layer = 'X'"):
         run_stages(stages, ResultStore(tmp_path), Config(cluster="none"))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not __import__("cytodask.core.backend", fromlist=["x"]).gpu_available(),
+                    reason="needs CuPy and a CUDA device")
+@pytest.mark.parametrize("method", ["analytic", "permutation"])
+def test_single_cell_stage_on_gpu_equals_numpy(tmp_path: Path, atlas_h5ad: Path, method: str):
+    out = {}
+    for backend in ("numpy", "cupy"):
+        stages = [ConvertStage("convert", LocalH5ADSource(atlas_h5ad), block_cells=400),
+                  ActivityStage("act", inputs=("convert",), layer="X", method=method, n_rand=50, backend=backend)]
+        store = ResultStore(tmp_path / backend)
+        run_stages(stages, store, Config(cluster="none"))
+        out[backend] = ad.read_zarr(store.stage_path("act"))
+    # same maths on another device: float64 rounding only
+    np.testing.assert_allclose(out["cupy"].X, out["numpy"].X, rtol=0, atol=1e-8)
+    np.testing.assert_allclose(out["cupy"].layers["pvalue"], out["numpy"].layers["pvalue"], rtol=0, atol=1e-8)
