@@ -223,8 +223,10 @@ def infer(
     ----------
     expr
         DataFrame (genes x samples); AnnData (cells x genes; ``X`` or ``layer``,
-        sparse kept sparse); or NumPy / SciPy matrix with ``genes=`` (cells x
-        genes, or genes x samples when only the first axis matches ``genes``).
+        sparse kept sparse); NumPy / SciPy matrix with ``genes=`` (cells x
+        genes, or genes x samples when only the first axis matches ``genes``); or a
+        Dask array of cells x genes with ``genes=`` — then the result is lazy
+        (:class:`cytodask.activity.lazy.LazyActivity`; ``.compute()`` gives this class).
     signature
         ``"CytoSig"``, ``"SecAct"``, a file path or a DataFrame (genes x signatures).
     method
@@ -261,6 +263,14 @@ def infer(
         raise ValueError(f"n_rand must be a positive integer for method='permutation', got {n_rand!r}.")
     if not scale > 0:
         raise ValueError(f"scale must be positive, got {scale}.")
+    if type(expr).__module__.startswith("dask"):  # lazy in, lazy out
+        from cytodask.activity.lazy import infer_lazy
+
+        if genes is None:
+            raise ValueError("A Dask array needs genes= (the gene symbols of its columns).")
+        return infer_lazy(expr, genes, signature, method=method, n_rand=n_rand, seed=seed, rng=rng, lam=lam,  # type: ignore[return-value]
+                          group=group, input_kind=input_kind, scale=scale, min_genes=min_genes, samples=samples,
+                          signature_dir=signature_dir)
     xp = resolve_backend(backend)  # type: ignore[arg-type]
     mat, gene_names, sample_names, var = _as_samples_by_genes(expr, layer=layer, genes=genes, samples=samples)
     _check_values(mat, input_kind)

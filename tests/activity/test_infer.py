@@ -209,11 +209,13 @@ def test_to_anndata_and_score(sc, tmp_path):
         score(pd.DataFrame())
 
 
-def test_dask_input_is_refused(sc):
+def test_dask_input_gives_lazy_result_equal_to_eager(sc):
     da = pytest.importorskip("dask.array")
     counts, genes, _ = sc
-    with pytest.raises(TypeError, match="Dask"):
-        infer(da.from_array(counts.toarray()), genes=genes)
+    lazy = infer(da.from_array(counts.toarray(), chunks=(37, -1)), genes=genes, method="analytic")
+    assert isinstance(lazy.zscore, da.Array)
+    eager = infer(counts, genes=genes, method="analytic", backend="numpy")
+    np.testing.assert_allclose(lazy.compute().zscore.to_numpy(), eager.zscore.to_numpy(), rtol=0, atol=1e-10)
 
 
 def test_coverage_reported(sc):
