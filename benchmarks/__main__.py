@@ -19,7 +19,7 @@ from typing import Any
 import psutil
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
-PIPELINES = ("activity", "correlation", "differential", "aggregation", "rebuild")
+PIPELINES = ("activity", "activity-memory", "correlation", "differential", "aggregation", "rebuild")
 
 
 def machine() -> str:
@@ -42,6 +42,10 @@ def run_pipeline(name: str, dataset: str, gpu: int | None) -> list[dict[str, Any
         from benchmarks.bench_activity import run
 
         return run(dataset)
+    if name == "activity-memory":
+        from benchmarks.bench_memory import run as run_memory
+
+        return run_memory(dataset)
     if name == "rebuild":
         from benchmarks.bench_rebuild import run as run_rebuild
 
