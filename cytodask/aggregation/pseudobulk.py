@@ -1,10 +1,13 @@
-"""Pseudobulk as a resumable stage: per-block partial sums, merged by gene chunks.
+"""Pseudobulk as a resumable stage: per-block partials, merged by gene chunks.
 
-Each block of cells contributes the sums of the groups present in it (a
-sparse indicator product, :func:`~cytodask.aggregation.kernels.group_sums`),
-persisted under ``_partials/`` before its completion record. The merge reads
-the partials gene chunk by gene chunk (memory: groups × chunk), in block
-order, so the result is identical for any worker count and scheduling.
+Each block of cells contributes the partials of the groups present in it
+(:func:`~cytodask.aggregation.partials.block_partial`: sums by a sparse
+indicator product and, with ``stats``, counts, centred sums of squares and
+non-zero counts), persisted under ``partials.zarr`` before its completion
+record. The merge reads the partials gene chunk by gene chunk (memory:
+groups × chunk), in block order — sums added, moments merged with Chan,
+Golub & LeVeque (1979) — so the result is identical for any worker count and
+scheduling, and sums, means and non-zero counts for any block size.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ import numpy as np
 import pandas as pd
 import zarr
 
-from cytodask.aggregation.kernels import Normalize, group_sums, normalize_sums
+from cytodask.aggregation.kernels import Normalize, check_stats, normalize_sums
+from cytodask.aggregation.partials import block_partial, finish_layers, fold
 from cytodask.core.anndata_zarr import dense_array, layers_group, write_frame_parts
 from cytodask.core.atomic import remove_tree
 from cytodask.core.stage import Stage, StageContext
@@ -40,13 +44,26 @@ def missing_columns_error(missing: list[str], available: list[str], where: str) 
     )
 
 
+def _labels(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Code of each cell into the sorted distinct labels of ``col`` as strings (``-1`` = missing).
+
+    Works on the categories, never on one string per cell (an atlas has millions of cells).
+    """
+    cat = col if isinstance(col.dtype, pd.CategoricalDtype) else col.astype("category")
+    names = np.asarray(cat.cat.categories.astype(str)).astype(str)
+    uniq, inv = np.unique(names, return_inverse=True)
+    raw = cat.cat.codes.to_numpy().astype(np.int64)
+    codes = np.where(raw >= 0, inv.ravel()[np.maximum(raw, 0)] if names.size else -1, -1)
+    return codes, uniq.astype(object)
+
+
 def group_codes(obs: pd.DataFrame, by: list[str], exclude: dict[str, list[str]] | None = None,
                 *, where: str = "pseudobulk") -> tuple[np.ndarray, pd.DataFrame, dict[str, int]]:
     """Group index of every cell (``-1`` = dropped) and the table of group keys.
 
     Cells with a missing label in any ``by`` column are dropped and counted;
     so are cells whose label is in ``exclude[column]``. Groups are sorted by
-    their keys, so codes do not depend on cell order within the atlas.
+    their keys (as strings), so codes do not depend on cell order within the atlas.
     """
     missing = [c for c in by if c not in obs.columns]
     if missing:
@@ -55,38 +72,60 @@ def group_codes(obs: pd.DataFrame, by: list[str], exclude: dict[str, list[str]] 
     bad = [c for c in exclude if c not in obs.columns]
     if bad:
         raise missing_columns_error(bad, list(obs.columns), f"{where} exclude")
-    keys = obs[by].astype(str).where(obs[by].notna().values)
-    nan_mask = keys.isna().any(axis=1).to_numpy()
+    cols = [_labels(obs[c]) for c in by]
+    nan_mask = np.zeros(len(obs), dtype=bool)
+    for c, _ in cols:
+        nan_mask |= c < 0
     excl_mask = np.zeros(len(obs), dtype=bool)
     for col, values in exclude.items():
-        excl_mask |= obs[col].astype(str).isin([str(v) for v in values]).to_numpy()
+        c, names = _labels(obs[col])
+        values = [str(v) for v in values]
+        if names.size:
+            excl_mask |= (c >= 0) & np.isin(names.astype(str), values)[np.maximum(c, 0)]
+        na = np.nonzero(c < 0)[0]  # missing labels match as their string ("nan", "None")
+        excl_mask[na] |= obs[col].iloc[na].astype(str).isin(values).to_numpy()
     keep = ~(nan_mask | excl_mask)
-    table = keys[keep].drop_duplicates().sort_values(by).reset_index(drop=True)
+    radix = [max(1, n.size) for _, n in cols]
+    kept = np.stack([c[keep] for c, _ in cols], axis=1)
+    if float(np.prod(radix, dtype=np.float64)) < 2.0**62:  # one mixed-radix key per cell, first column major
+        combined = np.zeros(kept.shape[0], dtype=np.int64)
+        for j, r in enumerate(radix):
+            combined = combined * r + kept[:, j]
+        uniq, inv = np.unique(combined, return_inverse=True)
+        rows = np.empty((uniq.size, len(cols)), dtype=np.int64)
+        for j in range(len(cols) - 1, -1, -1):
+            uniq, rows[:, j] = np.divmod(uniq, radix[j])
+    else:
+        rows, inv = np.unique(kept, axis=0, return_inverse=True)
+    table = pd.DataFrame({col: names[rows[:, j]] for j, (col, (_, names)) in enumerate(zip(by, cols, strict=True))},
+                         columns=by)
     codes = np.full(len(obs), -1, dtype=np.int64)
-    if len(table):
-        lookup = pd.MultiIndex.from_frame(table)
-        codes[keep] = lookup.get_indexer(pd.MultiIndex.from_frame(keys[keep]))
+    codes[keep] = inv.ravel()
     return codes, table, {"dropped_missing_label": int(nan_mask.sum()), "dropped_excluded": int((excl_mask & ~nan_mask).sum())}
 
 
-def _block(x_block: Any, state: StageState, index: int, start: int, stop: int, fingerprint: str) -> dict[str, Any]:
+def _block(x_block: Any, state: StageState, index: int, start: int, stop: int, fingerprint: str,
+           stats: tuple[str, ...] = ("sum",)) -> dict[str, Any]:
     xp = array_module(x_block)
     part = zarr.open_group(str(_partials(state)), mode="r+")
     codes = part["cell_group"][start:stop]
-    present = np.unique(codes[codes >= 0])
-    local = np.searchsorted(present, codes)
-    local[codes < 0] = -1
-    sums = to_numpy(group_sums(x_block, local, present.size, xp))
+    p = block_partial(x_block, codes, stats, xp)
+    present = p["groups"]
     grp = part.require_group(f"b{index:06d}")
-    g = grp.create_array("groups", shape=present.shape, dtype=np.int64, overwrite=True)
-    s = grp.create_array("sum", shape=sums.shape, dtype=np.float64, overwrite=True,
-                         chunks=(max(1, sums.shape[0]), min(max(1, sums.shape[1]), 4096)))
-    if present.size:
-        g[:] = present
-        s[:] = sums
-        if state.fsync:
-            fsync_zarr_region(g, (slice(None),))
-            fsync_zarr_region(s, (slice(None), slice(None)))
+    arrays = {"groups": present, "sum": to_numpy(p["sum"])}
+    if stats != ("sum",):  # moments: per-block counts and, as needed, M2 and non-zero counts
+        arrays.update({k: to_numpy(p[k]) for k in ("n", "m2", "nnz") if k in p})
+    written = []
+    for key, value in arrays.items():
+        chunks = value.shape if value.ndim == 1 else (max(1, value.shape[0]), min(max(1, value.shape[1]), 4096))
+        arr = grp.create_array(key, shape=value.shape, dtype=value.dtype, overwrite=True,
+                               chunks=tuple(max(1, c) for c in chunks))
+        if present.size:
+            arr[...] = value
+            written.append(arr)
+    if state.fsync:
+        for arr in written:
+            fsync_zarr_region(arr, tuple(slice(None) for _ in arr.shape))
     state.record_block(index, fingerprint, {"block": index, "groups": int(present.size)})
     return {"block": index, "groups": int(present.size)}
 
@@ -110,13 +149,19 @@ class PseudobulkStage(Stage):
         See :func:`~cytodask.aggregation.kernels.normalize_sums`.
     exclude
         ``{column: [labels]}`` of cells to leave out (e.g. doublets).
+    stats
+        Any of ``"sum"``, ``"mean"``, ``"var"``, ``"count_nonzero"``: extra layers
+        ``mean``, ``var`` (ddof = 1, as ``scanpy.get.aggregate``; per-block
+        ``(n, S, M2)`` partials merged with Chan, Golub & LeVeque 1979) and
+        ``count_nonzero``. The default ``("sum",)`` writes ``counts`` only.
     """
 
     version = "1"
 
     def __init__(self, name: str, *, inputs: tuple[str, ...], by: list[str], carry: list[str] | None = None,
                  min_cells: int = 10, normalize: Normalize = "log2cp1e5",
-                 exclude: dict[str, list[str]] | None = None) -> None:
+                 exclude: dict[str, list[str]] | None = None,
+                 stats: tuple[str, ...] | list[str] = ("sum",)) -> None:
         super().__init__(name, inputs=inputs)
         if not by:
             raise ValueError(f"stage {name!r}: 'by' needs at least one obs column")
@@ -127,6 +172,7 @@ class PseudobulkStage(Stage):
         self.min_cells = int(min_cells)
         self.normalize = normalize
         self.exclude = dict(exclude or {})
+        self.stats = check_stats(("sum", *([stats] if isinstance(stats, str) else stats)))
         normalize_sums(np.zeros((1, 1)), np.ones(1), normalize, np)  # validate the method name early
 
     def obs_columns(self) -> list[str]:
@@ -135,7 +181,9 @@ class PseudobulkStage(Stage):
 
     def params(self) -> dict[str, Any]:
         return {"by": self.by, "carry": self.carry, "min_cells": self.min_cells,
-                "normalize": self.normalize, "exclude": self.exclude}
+                "normalize": self.normalize, "exclude": self.exclude,
+                # only when not the default, so existing stages keep their fingerprints
+                **({"stats": list(self.stats)} if self.stats != ("sum",) else {})}
 
     def _atlas(self, ctx: StageContext) -> Any:
         return open_atlas(ctx.input(self.inputs[0]))
@@ -165,7 +213,7 @@ class PseudobulkStage(Stage):
         xb = atlas.X.to_delayed().ravel()
         task = dask.delayed(_block, pure=True)
         return [
-            task(xb[i], ctx.state, i, *atlas.block_bounds(i), ctx.fingerprint,
+            task(xb[i], ctx.state, i, *atlas.block_bounds(i), ctx.fingerprint, self.stats,
                  dask_key_name=f"pseudobulk-{ctx.name}-{i}-{ctx.fingerprint[:8]}")
             for i in blocks
         ]
@@ -191,32 +239,44 @@ class PseudobulkStage(Stage):
         out_obs.index = ["|".join(map(str, r)) for r in out_obs[self.by].itertuples(index=False)]
         for col in self.by:
             out_obs[col] = pd.Categorical(out_obs[col])
-        remap = np.full(len(table), -1, dtype=np.int64)
-        remap[kept] = np.arange(kept.size)
         n_vars = atlas.n_vars
-        chunk = max(1, min(n_vars, _MERGE_BYTES // (8 * max(1, len(table)))))
+        extra = [k for k in ("mean", "var", "count_nonzero") if k in self.stats]
+        n_acc = 1 + ("var" in extra) + ("count_nonzero" in extra)  # accumulated (groups × chunk) arrays
+        chunk = max(1, min(n_vars, _MERGE_BYTES // (8 * max(1, len(table)) * n_acc)))
         for key in ("X", "layers"):
             if key in root:
                 del root[key]
-        counts = dense_array(layers_group(root), "counts", shape=(kept.size, n_vars), chunks=(kept.size, chunk))
-        xarr = dense_array(root, "X", shape=(kept.size, n_vars), chunks=(kept.size, chunk), dtype=np.float32)
+        layers = layers_group(root)
+        shape, chunks = (kept.size, n_vars), (kept.size, chunk)
+        out = {"counts": dense_array(layers, "counts", shape=shape, chunks=chunks)}
+        for key in extra:
+            out[key] = dense_array(layers, key, shape=shape, chunks=chunks,
+                                   dtype=np.int64 if key == "count_nonzero" else np.float64)
+        xarr = dense_array(root, "X", shape=shape, chunks=chunks, dtype=np.float32)
         blocks = sorted(part.group_keys())
         totals = np.zeros(kept.size, dtype=np.float64)
         for g0 in range(0, n_vars, chunk):
             g1 = min(n_vars, g0 + chunk)
-            acc = np.zeros((len(table), g1 - g0), dtype=np.float64)
-            for b in blocks:
-                groups = part[b]["groups"][:]
-                if groups.size:  # unique within a block, so fancy-index addition is exact
-                    acc[groups] += part[b]["sum"][:, g0:g1]
-            counts[:, g0:g1] = acc[kept]
-            totals += acc[kept].sum(axis=1)
+            if extra:
+                acc = self._merge_moments(part, blocks, len(table), g0, g1)
+                for key, value in finish_layers(acc, kept, self.stats, np).items():
+                    out[key][:, g0:g1] = value
+                sums = acc["sum"]
+            else:
+                sums = np.zeros((len(table), g1 - g0), dtype=np.float64)
+                for b in blocks:
+                    groups = part[b]["groups"][:]
+                    if groups.size:  # unique within a block, so fancy-index addition is exact
+                        sums[groups] += part[b]["sum"][:, g0:g1]
+                out["counts"][:, g0:g1] = sums[kept]
+            totals += sums[kept].sum(axis=1)
+        counts = out["counts"]
         for g0 in range(0, n_vars, chunk):
             g1 = min(n_vars, g0 + chunk)
             xarr[:, g0:g1] = normalize_sums(counts[:, g0:g1], totals, self.normalize, np).astype(np.float32)
         write_frame_parts(root, obs=out_obs, var=atlas.var)
         if ctx.fsync:
-            for arr in (counts, xarr):
+            for arr in (*out.values(), xarr):
                 fsync_zarr_region(arr, (slice(None), slice(None)))
         return {
             "n_groups": int(kept.size),
@@ -226,6 +286,23 @@ class PseudobulkStage(Stage):
             **dropped,
         }
 
+    @staticmethod
+    def _merge_moments(part: zarr.Group, blocks: list[str], n_groups: int, g0: int, g1: int) -> dict[str, Any]:
+        """Genes ``[g0, g1)`` of every group: block partials folded in block order (Chan's update)."""
+        acc: dict[str, Any] | None = None
+        for b in blocks:
+            groups = part[b]["groups"][:]
+            if not groups.size:
+                continue
+            p = {k: (part[b][k][:] if k == "n" else part[b][k][:, g0:g1]) for k in ("n", "sum", "m2", "nnz")
+                 if k in part[b]}
+            if acc is None:
+                acc = {"n": np.zeros(n_groups, np.int64),
+                       **{k: np.zeros((n_groups, g1 - g0)) for k in p if k != "n"}}
+            fold(acc, p, groups, np)
+        if acc is None:  # plan() guarantees at least one cell in one group
+            raise RuntimeError("no block partials to merge; the stage partials are missing or empty")
+        return acc
 
     def cleanup(self, ctx: StageContext) -> None:
         if not ctx.config.checkpoint.keep_partials:

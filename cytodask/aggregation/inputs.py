@@ -1,0 +1,128 @@
+"""One driver for the inputs of the aggregation functions.
+
+:func:`as_blocks` turns an AnnData (in memory, backed ``.h5ad`` or Dask-backed),
+an atlas store path or an opened :class:`~cytodask.ingest.atlas.Atlas` into a
+Dask array of row blocks (one chunk along genes) plus obs/var tables, and
+says whether the caller handed in something lazy (then results stay lazy).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anndata
+import dask
+import dask.array as da
+import h5py
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from cytodask.ingest.atlas import Atlas, open_atlas
+
+
+@dataclass
+class BlockInput:
+    """Cells × genes as row blocks, with obs and var.
+
+    Attributes
+    ----------
+    x
+        Dask array, chunked along cells only (each chunk one block of cells).
+    obs, var
+        In-memory tables.
+    lazy
+        The input was lazy (Dask-backed): results should stay lazy too.
+    """
+
+    x: da.Array
+    obs: pd.DataFrame
+    var: pd.DataFrame
+    lazy: bool
+
+
+def _frame(df: Any) -> pd.DataFrame:
+    return df if isinstance(df, pd.DataFrame) else df.to_memory()  # anndata's lazy Dataset2D
+
+
+def _read_backed(filename: str, key: str, start: int, stop: int) -> Any:
+    """Rows ``[start, stop)`` of a backed ``.h5ad`` matrix (opened per task: thread/process safe)."""
+    with h5py.File(filename, "r") as f:
+        elem = f[key]
+        if isinstance(elem, h5py.Dataset):
+            return elem[start:stop]
+        return anndata.io.sparse_dataset(elem)[start:stop]
+
+
+def _backed(filename: str, key: str, shape: tuple[int, int], dtype: Any, sparse: bool, block_cells: int) -> da.Array:
+    starts = list(range(0, shape[0], block_cells)) or [0]
+    parts = []
+    for a in starts:
+        b = min(shape[0], a + block_cells)
+        task = dask.delayed(_read_backed, pure=True)(filename, key, a, b)
+        meta = sp.csr_matrix((0, 0), dtype=dtype) if sparse else np.empty((0, 0), dtype=dtype)
+        parts.append(da.from_delayed(task, shape=(b - a, shape[1]), dtype=dtype, meta=meta))
+    return da.concatenate(parts, axis=0)
+
+
+def _check_rows(x: da.Array) -> da.Array:
+    if x.ndim != 2:
+        raise ValueError(f"expected a 2-D cells × genes matrix, got shape {x.shape}")
+    if any(np.isnan(c) for c in x.chunks[0]):
+        raise ValueError("the Dask matrix has unknown chunk sizes along cells; call x.compute_chunk_sizes() first")
+    return x.rechunk({1: -1}) if x.numblocks[1] > 1 else x
+
+
+def as_blocks(data: Any, *, layer: str | None = None, block_cells: int = 10_000) -> BlockInput:
+    """Normalise ``data`` to a :class:`BlockInput`.
+
+    Parameters
+    ----------
+    data
+        AnnData (in memory, backed, or with Dask ``X``/layers), a path to an
+        atlas store (``cytodask convert``) or ``.h5ad`` (read backed), or an
+        :class:`~cytodask.ingest.atlas.Atlas`.
+    layer
+        Use ``layers[layer]`` instead of ``X`` (AnnData only).
+    block_cells
+        Cells per block for in-memory and backed inputs (atlas stores and Dask
+        arrays keep their own blocks).
+    """
+    if block_cells < 1:
+        raise ValueError(f"block_cells={block_cells} must be ≥ 1")
+    if isinstance(data, (str, os.PathLike)):
+        path = Path(data)
+        if path.suffix == ".h5ad":
+            if not path.exists():
+                raise FileNotFoundError(f"{path} does not exist")
+            return as_blocks(anndata.read_h5ad(path, backed="r"), layer=layer, block_cells=block_cells)
+        data = open_atlas(path)
+    if isinstance(data, Atlas):
+        if layer is not None:
+            raise ValueError(f"layer={layer!r}: an atlas store keeps the counts in X; drop layer=, or convert "
+                             "the source with `cytodask convert --layer NAME`")
+        return BlockInput(data.X, data.obs, data.var, lazy=False)
+    if not isinstance(data, anndata.AnnData):
+        raise TypeError(f"data must be an AnnData (in memory, backed or Dask-backed), an atlas store path or an "
+                        f"Atlas; got {type(data).__name__}. Wrap arrays as anndata.AnnData(X, obs=obs)")
+    obs, var = _frame(data.obs), _frame(data.var)
+    if layer is not None and layer not in data.layers:
+        raise ValueError(f"layer {layer!r} does not exist; available layers: {list(data.layers)}; "
+                         "use layer=None for X")
+    mat = data.layers[layer] if layer is not None else data.X
+    if mat is None:
+        raise ValueError("the AnnData has no X; pass layer= naming the counts layer")
+    if isinstance(mat, da.Array):
+        return BlockInput(_check_rows(mat), obs, var, lazy=True)
+    if data.isbacked and layer is None:
+        sparse = not isinstance(mat, h5py.Dataset)
+        x = _backed(str(data.filename), "X", data.shape, mat.dtype, sparse, block_cells)
+        return BlockInput(x, obs, var, lazy=False)
+    if sp.issparse(mat) and mat.format != "csr":
+        mat = sp.csr_matrix(mat)  # row blocks need CSR (one copy)
+    meta = mat[:0]
+    x = da.from_array(mat, chunks=(block_cells, -1), asarray=False, fancy=False, meta=meta)
+    return BlockInput(x, obs, var, lazy=False)
