@@ -10,8 +10,18 @@
 from __future__ import annotations
 
 from cytodask.aggregation.api import pseudobulk
-from cytodask.aggregation.bootstrap import BootstrapReplicates, bootstrap_pseudobulk, cell_draws, donor_draws
-from cytodask.aggregation.hierarchy import ATLAS_LEVELS, CellTypeHierarchy, Conflict, HierarchyConflictError
+from cytodask.aggregation.bootstrap import (
+    BootstrapReplicates,
+    bootstrap_pseudobulk,
+    cell_draws,
+    donor_draws,
+)
+from cytodask.aggregation.hierarchy import (
+    ATLAS_LEVELS,
+    CellTypeHierarchy,
+    Conflict,
+    HierarchyConflictError,
+)
 from cytodask.aggregation.kernels import STATS
 from cytodask.aggregation.pseudobulk import PseudobulkStage
 from cytodask.aggregation.rollup import rollup

@@ -55,7 +55,7 @@ def group_table(obs: pd.DataFrame, by: Sequence[str], *, min_cells: int, exclude
                          f"(largest has {int(n_cells.max())}); lower min_cells or aggregate at a coarser level")
     small = table.assign(n_cells=n_cells).iloc[np.nonzero(n_cells < min_cells)[0]].reset_index(drop=True)
     small.index = small.index.astype(str)
-    report = {"n_groups_dropped_min_cells": int(len(small)), "dropped_groups": small, **dropped}
+    report = {"n_groups_dropped_min_cells": len(small), "dropped_groups": small, **dropped}
     return codes, table, n_cells, kept, {"by": by, **report}
 
 

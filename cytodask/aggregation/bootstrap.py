@@ -70,7 +70,10 @@ def _segment_draws(seed: int, key: int, b: int, s: int, count: int, n: int) -> n
 
 
 def cell_draws(seed: int, label: Sequence[str] | str, b: int, n: int) -> np.ndarray:
-    """Ranks (0 … n−1, order of the group's cells in the atlas) drawn for replicate ``b``: ``n`` draws."""
+    """Ranks (0 … n−1, order of the group's cells in the atlas) drawn for replicate ``b``: ``n`` draws.
+
+    ``label`` is the group's key: its values in the ``by`` columns, as strings, in ``by`` order.
+    """
     key = _key([label] if isinstance(label, str) else list(label))
     counts = _segment_counts(seed, key, b, n)
     return np.concatenate([s * SEGMENT + _segment_draws(seed, key, b, s, int(c), n) for s, c in enumerate(counts)])
@@ -128,6 +131,59 @@ def _quantiles(a: Any, q: list[float]) -> Any:
 
 def _donor_reps(base: Any, pair_group: np.ndarray, w: np.ndarray, n_groups: int) -> Any:
     return weighted_group_sums(base, pair_group, w, n_groups, array_module(base))
+
+
+def _donor_replicates(src: Any, codes: np.ndarray, groups: pd.DataFrame, donor: str, seed: int, n_boot: int,
+                      chunks: list[range]) -> tuple[da.Array, np.ndarray]:
+    """``R_bg = Σ_d w_bd S_gd`` from the (group, donor) sums, one pass over the cells; and cells per replicate."""
+    by_cols = list(groups.columns)
+    pcodes, pairs, _ = group_codes(src.obs, [*by_cols, donor], where="bootstrap")
+    pcodes = np.where(codes >= 0, pcodes, -1)
+    used = np.unique(pcodes[pcodes >= 0])
+    pairs = pairs.iloc[used].reset_index(drop=True)
+    pcodes = np.where(pcodes >= 0, np.searchsorted(used, pcodes), -1)
+    lookup = pd.MultiIndex.from_frame(groups.reset_index(drop=True))
+    pair_group = lookup.get_indexer(pd.MultiIndex.from_frame(pairs[by_cols]))
+    donors = sorted(set(src.obs[donor][codes >= 0].dropna().astype(str)))
+    pair_donor = np.searchsorted(donors, pairs[donor].astype(str).to_numpy())
+    w = np.stack([np.bincount(np.searchsorted(donors, donor_draws(seed, donors, b)), minlength=len(donors))
+                  for b in range(n_boot)]).astype(np.float64)
+    n_pair = np.bincount(pcodes[pcodes >= 0], minlength=len(pairs))
+    n_groups = len(groups)
+    n_cells = np.stack([np.bincount(pair_group, weights=w[b, pair_donor] * n_pair, minlength=n_groups)
+                        for b in range(n_boot)]).astype(np.int64)
+    base = aggregate_layers(src.x, pcodes, np.arange(len(pairs)), ("sum",))["counts"].rechunk({0: -1})
+    meta = array_module(base).empty((0, 0, 0), dtype=np.float64)
+    rows = []
+    for reps in chunks:
+        wr = w[reps.start:reps.stop][:, pair_donor]
+        rows.append(da.concatenate([
+            da.from_delayed(dask.delayed(_donor_reps, pure=True)(blk, pair_group, wr, n_groups),
+                            shape=(len(reps), n_groups, width), dtype=np.float64, meta=meta)
+            for blk, width in zip(base.to_delayed().ravel(), base.chunks[1], strict=True)], axis=2))
+    return da.concatenate(rows, axis=0), n_cells
+
+
+def _cell_replicates(x: da.Array, codes: np.ndarray, groups: pd.DataFrame, sizes: np.ndarray, seed: int,
+                     n_boot: int, chunks: list[range]) -> da.Array:
+    """Per replicate chunk: weighted sums of each block (multiplicities from the segments it touches), summed."""
+    n_groups = len(groups)
+    ranks = pd.Series(codes).groupby(codes).cumcount().to_numpy()  # order of each cell within its group
+    keys = np.array([_key(list(r)) for r in groups.astype(str).itertuples(index=False)], dtype=np.uint64)
+    seg_counts = {g: np.stack([_segment_counts(seed, int(keys[g]), b, int(sizes[g])) for b in range(n_boot)])
+                  for g in range(n_groups)}
+    bounds = np.cumsum((0, *x.chunks[0]))
+    meta = array_module(x).empty((0, 0, 0), dtype=np.float64)
+    out = []
+    for reps in chunks:
+        parts = []
+        for i, (blk, c) in enumerate(zip(x.to_delayed().ravel(), block_codes(x, codes), strict=True)):
+            mine = {g: seg_counts[g] for g in np.unique(c[c >= 0])}
+            parts.append(dask.delayed(_cell_part, pure=True)(blk, c, ranks[bounds[i]:bounds[i + 1]], keys, sizes,
+                                                             mine, seed, reps))
+        root = dask.delayed(_dense, pure=True)(tree_reduce(parts, _sum_merge), n_groups)
+        out.append(da.from_delayed(root, shape=(len(reps), n_groups, x.shape[1]), dtype=np.float64, meta=meta))
+    return da.concatenate(out, axis=0)
 
 
 @dataclass
@@ -210,62 +266,21 @@ def bootstrap_pseudobulk(
     codes, table, n_obs, kept, report = group_table(src.obs, by, min_cells=min_cells, exclude=exclude,
                                                     where="bootstrap")
     by_cols = report["by"]
+    if resample == "donor" and donor not in src.obs.columns:
+        raise missing_columns_error([donor], list(src.obs.columns), "bootstrap donor")
+    if resample == "donor" and donor in by_cols:
+        raise ValueError(f"resampling donors needs groups that pool donors; remove {donor!r} from by")
     remap = np.full(len(table), -1, dtype=np.int64)
     remap[kept] = np.arange(kept.size)
     codes = np.where(codes >= 0, remap[np.maximum(codes, 0)], -1)
     n_groups, n_vars = kept.size, src.x.shape[1]
     step = chunk_replicates or max(1, min(n_boot, _CHUNK_BYTES // (16 * n_groups * n_vars)))
     chunks = [range(b, min(n_boot, b + step)) for b in range(0, n_boot, step)]
-    meta = array_module(src.x).empty((0, 0, 0), dtype=np.float64)
     if resample == "donor":
-        if donor not in src.obs.columns:
-            raise missing_columns_error([donor], list(src.obs.columns), "bootstrap donor")
-        if donor in by_cols:
-            raise ValueError(f"resampling donors needs groups that pool donors; remove {donor!r} from by")
-        pcodes, pairs, _ = group_codes(src.obs, [*by_cols, donor], where="bootstrap")
-        pcodes = np.where(codes >= 0, pcodes, -1)
-        used = np.unique(pcodes[pcodes >= 0])
-        pairs = pairs.iloc[used].reset_index(drop=True)
-        pcodes = np.where(pcodes >= 0, np.searchsorted(used, pcodes), -1)
-        group_lookup = pd.MultiIndex.from_frame(table.iloc[kept][by_cols].reset_index(drop=True))
-        pair_group = group_lookup.get_indexer(pd.MultiIndex.from_frame(pairs[by_cols]))
-        donors = sorted(set(src.obs[donor][codes >= 0].dropna().astype(str)))
-        pair_donor = np.searchsorted(donors, pairs[donor].astype(str).to_numpy())
-        w = np.stack([np.bincount(np.searchsorted(donors, donor_draws(seed, donors, b)), minlength=len(donors))
-                      for b in range(n_boot)]).astype(np.float64)
-        n_pair = np.bincount(pcodes[pcodes >= 0], minlength=len(pairs))
-        n_cells = np.stack([np.bincount(pair_group, weights=w[b, pair_donor] * n_pair, minlength=n_groups)
-                            for b in range(n_boot)]).astype(np.int64)
-        base = aggregate_layers(src.x, pcodes, np.arange(len(pairs)), ("sum",))["counts"].rechunk({0: -1})
-        blocks = base.to_delayed().ravel()
-        rows = []
-        for reps in chunks:
-            wr = w[reps.start:reps.stop][:, pair_donor]
-            rows.append([da.from_delayed(dask.delayed(_donor_reps, pure=True)(blk, pair_group, wr, n_groups),
-                                         shape=(len(reps), n_groups, width), dtype=np.float64, meta=meta)
-                         for blk, width in zip(blocks, base.chunks[1], strict=True)])
-        counts = da.concatenate([da.concatenate(r, axis=2) for r in rows], axis=0)
+        counts, n_cells = _donor_replicates(src, codes, table.iloc[kept][by_cols], donor, seed, n_boot, chunks)
     else:
-        ranks = pd.Series(codes).groupby(codes).cumcount().to_numpy()
-        labels = table.iloc[kept][by_cols].astype(str)
-        keys = np.array([_key(list(r)) for r in labels.itertuples(index=False)], dtype=np.uint64)
-        sizes = n_obs[kept]
-        seg_counts = {g: np.stack([_segment_counts(seed, int(keys[g]), b, int(sizes[g])) for b in range(n_boot)])
-                      for g in range(n_groups)}
-        bounds = np.cumsum((0, *src.x.chunks[0]))
-        xb = src.x.to_delayed().ravel()
-        parts_of = []
-        for reps in chunks:
-            parts = []
-            for i, (blk, c) in enumerate(zip(xb, block_codes(src.x, codes), strict=True)):
-                present = np.unique(c[c >= 0])
-                parts.append(dask.delayed(_cell_part, pure=True)(
-                    blk, c, ranks[bounds[i]:bounds[i + 1]], keys, sizes, {g: seg_counts[g] for g in present},
-                    seed, reps))
-            root = dask.delayed(_dense, pure=True)(tree_reduce(parts, _sum_merge), n_groups)
-            parts_of.append(da.from_delayed(root, shape=(len(reps), n_groups, n_vars), dtype=np.float64, meta=meta))
-        counts = da.concatenate(parts_of, axis=0)
-        n_cells = np.broadcast_to(sizes, (n_boot, n_groups)).astype(np.int64)
+        counts = _cell_replicates(src.x, codes, table.iloc[kept][by_cols], n_obs[kept], seed, n_boot, chunks)
+        n_cells = np.broadcast_to(n_obs[kept], (n_boot, n_groups)).astype(np.int64)
     obs = table.iloc[kept].reset_index(drop=True)
     obs["n_cells"] = n_obs[kept].astype(np.int64)
     obs.index = ["|".join(map(str, r)) for r in obs[by_cols].itertuples(index=False)]

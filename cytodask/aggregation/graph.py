@@ -10,6 +10,7 @@ bounded by a few block partials plus the (groups × gene chunk) result.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from itertools import pairwise
 from typing import Any
 
 import dask
@@ -18,7 +19,12 @@ import numpy as np
 from dask.delayed import Delayed
 
 from cytodask.aggregation.kernels import Normalize, normalize_sums
-from cytodask.aggregation.partials import block_partial, finish_layers, merge_ordered, slice_genes
+from cytodask.aggregation.partials import (
+    block_partial,
+    finish_layers,
+    merge_ordered,
+    slice_genes,
+)
 from cytodask.core.backend import array_module
 
 _MERGE_BYTES = 256 * 2**20
@@ -53,7 +59,7 @@ def tree_reduce(parts: Sequence[Delayed], merge: Callable[..., Any], *, split_ev
 def block_codes(x: da.Array, codes: np.ndarray) -> list[np.ndarray]:
     """``codes`` cut at the row-block boundaries of ``x``."""
     bounds = np.cumsum((0, *x.chunks[0]))
-    return [codes[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    return [codes[a:b] for a, b in pairwise(bounds)]
 
 
 def aggregate_layers(x: da.Array, codes: np.ndarray, kept: np.ndarray, stats: tuple[str, ...],
@@ -86,9 +92,9 @@ def aggregate_layers(x: da.Array, codes: np.ndarray, kept: np.ndarray, stats: tu
         leaves = parts if (g0, g1) == (0, n_vars) else [dask.delayed(slice_genes, pure=True)(p, g0, g1)
                                                         for p in parts]
         done = dask.delayed(_finish, pure=True)(tree_reduce(leaves, _merge, split_every=split_every), kept, stats)
-        for key in cols:
+        for key, parts_of_key in cols.items():
             meta = xp.empty((0, 0), dtype=dtypes[key])
-            cols[key].append(da.from_delayed(done[key], shape=(kept.size, g1 - g0), dtype=dtypes[key], meta=meta))
+            parts_of_key.append(da.from_delayed(done[key], shape=(kept.size, g1 - g0), dtype=dtypes[key], meta=meta))
     return {k: da.concatenate(v, axis=1) for k, v in cols.items()}
 
 

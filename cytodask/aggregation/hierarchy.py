@@ -26,6 +26,7 @@ import re
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -141,7 +142,7 @@ class CellTypeHierarchy:
         frame = frame.replace("", np.nan)
         parents: dict[str, dict[str, str]] = {}
         conflicts = []
-        for coarse, fine in zip(levels[:-1], levels[1:], strict=True):
+        for coarse, fine in pairwise(levels):
             pairs = frame[[fine, coarse]].dropna().astype(str)
             sizes = pairs.groupby([fine, coarse], sort=True).size()
             for ftype, sub in sizes.groupby(level=0, sort=True):
@@ -231,7 +232,7 @@ class CellTypeHierarchy:
         """
         present, frame = self._cells(obs)
         conflicts = []
-        for coarse, fine in zip(present[:-1], present[1:], strict=True):
+        for coarse, fine in pairwise(present):
             try:
                 table = self.mapping(fine, coarse)
             except ValueError:

@@ -9,6 +9,7 @@ says whether the caller handed in something lazy (then results stay lazy).
 from __future__ import annotations
 
 import os
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ import h5py
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from dask.highlevelgraph import HighLevelGraph
 
 from cytodask.ingest.atlas import Atlas, open_atlas
 
@@ -66,6 +68,28 @@ def _backed(filename: str, key: str, shape: tuple[int, int], dtype: Any, sparse:
         meta = sp.csr_matrix((0, 0), dtype=dtype) if sparse else np.empty((0, 0), dtype=dtype)
         parts.append(da.from_delayed(task, shape=(b - a, shape[1]), dtype=dtype, meta=meta))
     return da.concatenate(parts, axis=0)
+
+
+def _rows(mat: Any, start: int, stop: int) -> Any:
+    """Rows ``[start, stop)`` of an in-memory matrix; a zero-copy view for CSR (SciPy or CuPy)."""
+    if not sp.issparse(mat) and not type(mat).__module__.startswith("cupyx"):
+        return mat[start:stop]
+    a, b = int(mat.indptr[start]), int(mat.indptr[stop])
+    return type(mat)((mat.data[a:b], mat.indices[a:b], mat.indptr[start:stop + 1] - a),
+                     shape=(stop - start, mat.shape[1]))
+
+
+def _in_memory(mat: Any, block_cells: int) -> da.Array:
+    """An in-memory matrix as a Dask array of row blocks; the matrix sits in the graph once, unhashed."""
+    if getattr(mat, "format", "csr") != "csr":
+        mat = mat.tocsr()  # row blocks need CSR (one copy)
+    name = f"cells-{uuid.uuid4().hex}"
+    starts = list(range(0, mat.shape[0], block_cells)) or [0]
+    bounds = [(a, min(mat.shape[0], a + block_cells)) for a in starts]
+    dsk: dict[Any, Any] = {name + "-source": mat}
+    dsk.update({(name, i, 0): (_rows, name + "-source", a, b) for i, (a, b) in enumerate(bounds)})
+    chunks = (tuple(b - a for a, b in bounds), (mat.shape[1],))
+    return da.Array(HighLevelGraph.from_collections(name, dsk, dependencies=()), name, chunks, meta=_rows(mat, 0, 0))
 
 
 def _check_rows(x: da.Array) -> da.Array:
@@ -121,8 +145,4 @@ def as_blocks(data: Any, *, layer: str | None = None, block_cells: int = 10_000)
         sparse = not isinstance(mat, h5py.Dataset)
         x = _backed(str(data.filename), "X", data.shape, mat.dtype, sparse, block_cells)
         return BlockInput(x, obs, var, lazy=False)
-    if sp.issparse(mat) and mat.format != "csr":
-        mat = sp.csr_matrix(mat)  # row blocks need CSR (one copy)
-    meta = mat[:0]
-    x = da.from_array(mat, chunks=(block_cells, -1), asarray=False, fancy=False, meta=meta)
-    return BlockInput(x, obs, var, lazy=False)
+    return BlockInput(_in_memory(mat, block_cells), obs, var, lazy=False)

@@ -22,6 +22,7 @@ algorithm for computing sample variances", Stanford CS report STAN-CS-79-773 (19
 from __future__ import annotations
 
 from collections.abc import Iterable
+from itertools import pairwise
 from types import ModuleType
 from typing import Any, Literal
 
@@ -111,12 +112,14 @@ def _row_chunks(indptr: Any, chunk_nnz: int | None = None) -> list[tuple[int, in
     ptr = np.asarray(to_numpy(indptr), dtype=np.int64)
     starts = np.unique(np.searchsorted(ptr, np.arange(0, int(ptr[-1]), chunk_nnz), side="right") - 1)
     bounds = [*starts.tolist(), ptr.size - 1] if starts.size else [0, ptr.size - 1]
-    return [(r0, r1, int(ptr[r0]), int(ptr[r1])) for r0, r1 in zip(bounds[:-1], bounds[1:]) if ptr[r1] > ptr[r0]]
+    return [(r0, r1, int(ptr[r0]), int(ptr[r1])) for r0, r1 in pairwise(bounds) if ptr[r1] > ptr[r0]]
 
 
-def _value_rows(indptr: Any, r0: int, r1: int, a: int, b: int, xp: ModuleType) -> Any:
-    """Row of each stored value ``a..b-1`` of rows ``r0..r1-1``."""
-    return xp.searchsorted(indptr[r0:r1 + 1], xp.arange(a, b), side="right") - 1 + r0
+def _per_value(row_values: Any, indptr: Any, r0: int, r1: int, a: int, b: int, xp: ModuleType) -> Any:
+    """``row_values[i]`` (i = r0..r1-1) repeated for each stored value of row ``i`` (values ``a..b-1``)."""
+    if xp is np:  # a repeat is ~15× faster than the search on the CPU
+        return np.repeat(row_values[r0:r1], np.diff(indptr[r0:r1 + 1]))
+    return row_values[xp.searchsorted(indptr[r0:r1 + 1], xp.arange(a, b), side="right") - 1 + r0]
 
 
 def _sparse_moments(csr: Any, codes: Any, n: Any, mean: Any, xp: ModuleType, *, m2: bool,
@@ -131,7 +134,7 @@ def _sparse_moments(csr: Any, codes: Any, n: Any, mean: Any, xp: ModuleType, *, 
     sq = xp.zeros(size) if m2 else None
     zeros = xp.zeros(size) if nonzero else None
     for r0, r1, a, b in _row_chunks(csr.indptr):
-        flat = codes_ext[_value_rows(indptr, r0, r1, a, b, xp)] * n_genes + indices[a:b]
+        flat = _per_value(codes_ext, indptr, r0, r1, a, b, xp) * n_genes + indices[a:b]
         stored += xp.bincount(flat, minlength=size)
         if m2:
             dev = data[a:b].astype(xp.float64)
@@ -187,7 +190,6 @@ def group_moments(x: Any, codes: Any, n_groups: int, xp: ModuleType, *, m2: bool
     if not (m2 or nonzero):
         return out
     mean = s / xp.maximum(n, 1)[:, None]
-    n_genes = x.shape[1]
     if is_sparse(x):
         out.update(_sparse_moments(_canonical(x), codes, n, mean, xp, m2=m2, nonzero=nonzero))
         return out
@@ -279,7 +281,7 @@ def normalize_cells(x: Any, method: Normalize, xp: ModuleType, *, dtype: Any = N
     indptr, data = xp.asarray(csr.indptr), xp.asarray(csr.data)
     values = xp.empty(csr.nnz, dtype=dtype)
     for r0, r1, a, b in _row_chunks(csr.indptr):
-        rows = _value_rows(indptr, r0, r1, a, b, xp) - r0
+        rows = _per_value(xp.arange(csr.shape[0]), indptr, r0, r1, a, b, xp) - r0
         v = data[a:b].astype(xp.float64)
         t = xp.bincount(rows, weights=v, minlength=r1 - r0)[rows]  # float64 totals of the chunk's cells
         values[a:b] = v if method == "none" else _scaled_log(v, xp.where(t > 0, t, 1.0), method, xp)

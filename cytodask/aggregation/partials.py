@@ -68,8 +68,8 @@ def fold(acc: dict[str, Any], p: Partial, rows: np.ndarray, xp: ModuleType) -> N
         return
     idx = xp.asarray(rows)
     merged = chan_merge({k: v[idx] for k, v in acc.items()}, {k: v for k, v in p.items() if k != "groups"}, xp)
-    for k in acc:
-        acc[k][idx] = merged[k]
+    for k, arr in acc.items():
+        arr[idx] = merged[k]
 
 
 def merge_ordered(parts: Sequence[Partial], xp: ModuleType) -> Partial:

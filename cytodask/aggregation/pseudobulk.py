@@ -24,8 +24,8 @@ from cytodask.aggregation.kernels import Normalize, check_stats, normalize_sums
 from cytodask.aggregation.partials import block_partial, finish_layers, fold
 from cytodask.core.anndata_zarr import dense_array, layers_group, write_frame_parts
 from cytodask.core.atomic import remove_tree
-from cytodask.core.stage import Stage, StageContext
 from cytodask.core.backend import array_module, to_numpy
+from cytodask.core.stage import Stage, StageContext
 from cytodask.core.store import StageState, fsync_zarr_region
 from cytodask.ingest.atlas import open_atlas
 
@@ -280,7 +280,7 @@ class PseudobulkStage(Stage):
                 fsync_zarr_region(arr, (slice(None), slice(None)))
         return {
             "n_groups": int(kept.size),
-            "n_groups_dropped_min_cells": int(len(small)),
+            "n_groups_dropped_min_cells": len(small),
             "dropped_groups": small.head(50).to_dict(orient="records"),
             "normalize": self.normalize,
             **dropped,

@@ -15,7 +15,7 @@ from cytodask.aggregation.bootstrap import SEGMENT
 
 @pytest.mark.parametrize("resample", ["donor", "cell"])
 def test_same_seed_same_replicates_for_any_block_size(atlas_store, resample: str):
-    kw = dict(n_boot=6, seed=7, resample=resample, donor="sample", min_cells=1)
+    kw = {"n_boot": 6, "seed": 7, "resample": resample, "donor": "sample", "min_cells": 1}
     a = bootstrap_pseudobulk(atlas_store(137), ["cell_type"], **kw)
     b = bootstrap_pseudobulk(atlas_store(500), ["cell_type"], chunk_replicates=4, **kw)
     ca, cb = dask.compute(a.counts, b.counts)

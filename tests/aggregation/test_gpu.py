@@ -12,8 +12,13 @@ import numpy as np
 import scipy.sparse as sp
 
 from cytodask.aggregation import bootstrap_pseudobulk, normalized_cells, pseudobulk
-from cytodask.aggregation.kernels import (chan_merge, finish_moments, group_moments, normalize_cells,
-                                          weighted_group_sums)
+from cytodask.aggregation.kernels import (
+    chan_merge,
+    finish_moments,
+    group_moments,
+    normalize_cells,
+    weighted_group_sums,
+)
 from cytodask.ingest import open_atlas
 from tests.gpu_util import requires_gpu
 

@@ -9,7 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cytodask.aggregation import CellTypeHierarchy, HierarchyConflictError, pseudobulk, rollup
+from cytodask.aggregation import (
+    CellTypeHierarchy,
+    HierarchyConflictError,
+    pseudobulk,
+    rollup,
+)
 from cytodask.aggregation.hierarchy import ATLAS_LEVELS, as_hierarchy
 from tests.aggregation.conftest import L1_OF
 from tests.aggregation.test_stats import ALL
@@ -111,3 +116,28 @@ def test_rollup_with_table_exclusions_and_min_cells(levels_adata: ad.AnnData):
     np.testing.assert_array_equal(up[direct.obs_names].layers["counts"], direct.layers["counts"])
     with pytest.raises(ValueError, match="no column of a level finer than 'L3'"):
         rollup(fine, h, to="L3")
+
+
+def test_rollup_of_lazy_and_stage_style_pseudobulk(tmp_path: Path, levels_adata: ad.AnnData):
+    """Dask layers stay lazy through a roll-up; a stage output (no uns) needs by=; outputs write to .h5ad."""
+    import dask.array as da
+
+    h = CellTypeHierarchy.detect(levels_adata.obs).validate(levels_adata.obs)
+    lazy_in = ad.AnnData(X=da.from_array(levels_adata.X, chunks=(700, -1), asarray=False,
+                                         meta=levels_adata.X[:0]), obs=levels_adata.obs, var=levels_adata.var)
+    fine = pseudobulk(lazy_in, ["cell_type_l3", "sample"], min_cells=1, stats=ALL)
+    up = rollup(fine, h, to="L1")
+    assert isinstance(up.layers["var"], da.Array) and isinstance(up.X, da.Array)
+    fine_eager = pseudobulk(levels_adata, ["cell_type_l3", "sample"], min_cells=1, stats=ALL)
+    eager = rollup(fine_eager, h, to="L1")
+    np.testing.assert_array_equal(up.layers["counts"].compute(), eager.layers["counts"])
+    np.testing.assert_allclose(up.layers["var"].compute(), eager.layers["var"], rtol=1e-12)
+    stage_like = ad.AnnData(X=fine_eager.X, obs=fine_eager.obs, layers={"counts": fine_eager.layers["counts"]})
+    with pytest.raises(ValueError, match=r"pass by=\[...\]"):
+        rollup(stage_like, h, to="L1")
+    np.testing.assert_array_equal(rollup(stage_like, h, to="L1", by=["sample"]).layers["counts"],
+                                  eager.layers["counts"])
+    eager.write_h5ad(tmp_path / "up.h5ad")
+    pseudobulk(levels_adata, ["cell_type", "sample"], min_cells=50).write_h5ad(tmp_path / "pb.h5ad")
+    back = ad.read_h5ad(tmp_path / "pb.h5ad")
+    assert back.uns["pseudobulk"]["n_groups_dropped_min_cells"] > 0

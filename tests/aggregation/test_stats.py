@@ -19,7 +19,12 @@ import scanpy as sc
 import scipy.sparse as sp
 
 from cytodask import Config
-from cytodask.aggregation.kernels import chan_merge, check_stats, finish_moments, group_moments
+from cytodask.aggregation.kernels import (
+    chan_merge,
+    check_stats,
+    finish_moments,
+    group_moments,
+)
 from cytodask.aggregation.pseudobulk import PseudobulkStage
 from cytodask.core.runner import run_stages
 from cytodask.core.store import ResultStore
