@@ -2,7 +2,7 @@
 
 Usage::
 
-    python scripts/render_report.py DIR [--screenshot PNG] [--build] [--chromium BINARY]
+    python -m cytodask.export.render DIR [--screenshot PNG] [--build] [--chromium BINARY]
 
 ``DIR`` is a result directory holding ``report.html`` (written by
 :func:`cytodask.export.report.build_report`; ``--build`` writes it first).

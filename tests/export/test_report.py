@@ -21,7 +21,6 @@ from cytodask.differential.stage import read_table
 from cytodask.export.report import build_report, run_summary, stage_rows, volcano_hits
 
 REPO = Path(__file__).resolve().parents[2]
-SCRIPT = REPO / "scripts" / "render_report.py"
 STAGES = ["convert", "pseudobulk", "activity", "disease_vs_healthy", "export"]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 VOID = {"meta", "img", "br", "hr", "input", "link"}
@@ -242,15 +241,12 @@ def test_stage_rows_and_summary_from_events(tmp_path: Path):
 
 
 def test_renders_in_headless_chromium(result_dir: Path, page, tmp_path: Path):
-    sys.path.insert(0, str(SCRIPT.parent))
-    try:
-        from render_report import find_chromium
-    finally:
-        sys.path.remove(str(SCRIPT.parent))
+    from cytodask.export.render import find_chromium
+
     if find_chromium() is None:
         pytest.skip("no Chromium binary on PATH (apt-get install chromium, or set CHROMIUM)")
     shot = tmp_path / "report.png"
-    res = subprocess.run([sys.executable, str(SCRIPT), str(result_dir), "--screenshot", str(shot)],
+    res = subprocess.run([sys.executable, "-m", "cytodask.export.render", str(result_dir), "--screenshot", str(shot)],
                          check=False, capture_output=True, text=True, timeout=180)
     assert res.returncode == 0, res.stdout + res.stderr
     assert res.stdout.startswith("rendered:")
