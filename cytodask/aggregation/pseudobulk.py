@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import zarr
 
+from cytodask.aggregation.inputs import read_obs
 from cytodask.aggregation.kernels import Normalize, check_stats, normalize_sums
 from cytodask.aggregation.partials import block_partial, finish_layers, fold
 from cytodask.core.anndata_zarr import dense_array, layers_group, write_frame_parts
@@ -190,7 +191,7 @@ class PseudobulkStage(Stage):
 
     def plan(self, ctx: StageContext) -> int:
         atlas = self._atlas(ctx)
-        obs = atlas.obs
+        obs = read_obs(atlas.path)  # label columns only: cell names are never needed
         missing = [c for c in self.carry if c not in obs.columns]
         if missing:
             raise missing_columns_error(missing, list(obs.columns), f"stage {self.name!r} carry")
@@ -220,7 +221,7 @@ class PseudobulkStage(Stage):
 
     def finalize(self, ctx: StageContext) -> dict[str, Any]:
         atlas = self._atlas(ctx)
-        obs = atlas.obs
+        obs = read_obs(atlas.path)
         root = zarr.open_group(str(ctx.path), mode="a", zarr_format=3)
         part = zarr.open_group(str(_partials(ctx.state)), mode="r")
         codes, table, dropped = group_codes(obs, self.by, self.exclude, where=f"stage {self.name!r}")

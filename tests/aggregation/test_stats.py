@@ -122,6 +122,8 @@ def test_default_stats_keep_fingerprint_and_outputs(tmp_path: Path, counts_h5ad:
     old = PseudobulkStage("pb", inputs=("convert",), by=["cell_type"])
     assert "stats" not in old.params()  # existing specs keep their fingerprints
     assert PseudobulkStage("pb", inputs=("convert",), by=["cell_type"], stats=["var"]).params()["stats"] == ["sum", "var"]
+    with pytest.raises(ValueError, match=r"\['median'\] not among"):
+        PseudobulkStage("pb", inputs=("convert",), by=["cell_type"], stats=["median"])
     plain = _stage(tmp_path / "p", counts_h5ad, 500, by=["cell_type"], min_cells=1)
     rich = _stage(tmp_path / "r", counts_h5ad, 500, by=["cell_type"], min_cells=1, stats=ALL)
     assert list(plain.layers) == ["counts"]
