@@ -25,6 +25,7 @@ import scipy.sparse as sp
 import zarr
 
 from cytodask.activity.infer import InputKind, Method, activity_block, gene_mean_partial, prepare_signature
+from cytodask.activity.genes import resolve_symbols
 from cytodask.activity.rng import RNGName, permutation_table
 from cytodask.core.anndata_zarr import dense_array, layers_group, write_frame_parts
 from cytodask.core.atomic import atomic_write_bytes
@@ -147,9 +148,7 @@ class ActivityStage(Stage):
         layout = dict(root.attrs.get("cytodask", {}))
         rows_per_block = int(layout.get("block_cells", self.block_rows)) if isinstance(arr, zarr.Group) else self.block_rows
         var = anndata.io.read_elem(root["var"])
-        symbol = next((c for c in ("feature_name", "symbol", "gene_symbols") if c in var.columns
-                       and var.index.astype(str).str.startswith("ENS").mean() > 0.5), None)
-        genes = var[symbol].astype(str).tolist() if symbol else var.index.astype(str).tolist()
+        genes = resolve_symbols(var.index, var).tolist()  # Ensembl-indexed var → its symbol column
         prepared = prepare_signature(self.signature, genes, lam=self.lam, group=self.group,
                                      min_genes=self.min_genes, signature_dir=self.signature_dir, xp=np)
         row_of = {g: i for i, (g, members) in enumerate(prepared.groups.items()) for _ in members}

@@ -10,7 +10,7 @@ interface, so H5AD, 10x, Loom, remote and Census sources slot in unchanged.
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -115,7 +115,7 @@ class DataSource(abc.ABC):
             yield start, stop, self.read_rows(start, stop)
 
 
-def check_counts(block: sp.csr_matrix, *, where: str, layers: list[str] | None = None) -> None:
+def check_counts(block: sp.csr_matrix, *, where: str, layers: Callable[[], list[str]] | None = None) -> None:
     """Raise if ``block`` is not raw counts (negative or non-integer values).
 
     The message names the source and what to pass instead.
@@ -131,7 +131,8 @@ def check_counts(block: sp.csr_matrix, *, where: str, layers: list[str] | None =
             "(scaled or batch-corrected data?); point at the raw-count matrix or layer"
         )
     if np.issubdtype(data.dtype, np.floating) and not np.all(np.mod(data, 1) == 0):
-        hint = f"; layers in this file: {layers}" if layers else ""
+        names = layers() if layers else None  # asked only when the error is raised
+        hint = f"; layers in this file: {names}" if names else ""
         raise ValueError(
             f"{where}: the matrix holds non-integer values (e.g. {data[np.mod(data, 1) != 0][0]:g}), so it "
             f"looks normalised, but raw counts are needed; pass --layer NAME with the raw-count layer{hint}"

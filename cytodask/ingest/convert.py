@@ -88,7 +88,7 @@ class ConvertStage(Stage):
         block = self.source.read_rows(start, stop)
         if self.require_counts:
             check_counts(block, where=f"{self.source.name} cells {start}..{stop}",
-                         layers=getattr(self.source, "layers", lambda: None)())
+                         layers=getattr(self.source, "layers", None))
         offset = 0
         if index > 0:
             prev = ctx.state.block_record(index - 1, ctx.fingerprint)
