@@ -56,13 +56,13 @@ class _Progress:
 
 
 def _cmd_convert(args: argparse.Namespace) -> int:
-    from cytodask.ingest import LocalH5ADSource, convert
+    from cytodask.core.events import EventBus
+    from cytodask.ingest import convert, open_source
 
-    source = LocalH5ADSource(args.input, layer=args.layer)
+    source = open_source(args.input, layer=args.layer)
+    counts = "strict" if args.strict else "off" if args.allow_non_counts else "warn"
     with _Progress(not args.quiet) as progress:
-        from cytodask.core.events import EventBus
-
-        report = convert(source, args.store, block_cells=args.block_cells, require_counts=not args.allow_non_counts,
+        report = convert(source, args.store, block_cells=args.block_cells, counts=counts,
                          events=EventBus(callbacks=[progress]))
     s = report.summary
     word = "already up to date" if report.state == "skipped" else f"{report.computed} blocks written"
@@ -123,12 +123,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--traceback", action="store_true", help="show the full traceback on errors")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    c = sub.add_parser("convert", help="convert a source (.h5ad) into an atlas store (resumable)")
-    c.add_argument("input", help="input .h5ad")
+    from cytodask.ingest.sources import SUPPORTED
+
+    c = sub.add_parser("convert", help="convert a source (file, 10x, Loom, URL, census:) into an atlas store",
+                       description=f"Convert a source into an atlas store (resumable; unchanged source = no-op). "
+                                   f"Sources: {SUPPORTED}.")
+    c.add_argument("input", help="path, URL or census:[VERSION][?QUERY] (e.g. 'census:stable?tissue=blood"
+                                 "&cell_type=B cell&max_cells=10000')")
     c.add_argument("store", help="output atlas store (STORE.zarr)")
     c.add_argument("--layer", default=None, help="layer holding raw counts (default: X)")
     c.add_argument("--block-cells", type=int, default=10_000, help="cells per block (default 10000)")
-    c.add_argument("--allow-non-counts", action="store_true", help="accept non-integer values")
+    mode = c.add_mutually_exclusive_group()
+    mode.add_argument("--strict", action="store_true", help="refuse non-integer values (default: warn once)")
+    mode.add_argument("--allow-non-counts", action="store_true", help="no count checks at all")
     c.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     c.set_defaults(func=_cmd_convert)
 

@@ -6,8 +6,9 @@ from cytodask.ingest.atlas import Atlas, open_atlas
 from cytodask.ingest.base import DataSource, Schema, check_counts, detect_symbol_column
 from cytodask.ingest.convert import ConvertStage, convert
 from cytodask.ingest.h5ad import LocalH5ADSource
+from cytodask.ingest.sources import SUPPORTED, open_source
 
 __all__ = [
     "Atlas", "ConvertStage", "DataSource", "LocalH5ADSource", "Schema",
-    "check_counts", "convert", "detect_symbol_column", "open_atlas",
+    "SUPPORTED", "check_counts", "convert", "detect_symbol_column", "open_atlas", "open_source",
 ]

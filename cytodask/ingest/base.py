@@ -115,14 +115,24 @@ class DataSource(abc.ABC):
             yield start, stop, self.read_rows(start, stop)
 
 
-def check_counts(block: sp.csr_matrix, *, where: str, layers: Callable[[], list[str]] | None = None) -> None:
-    """Raise if ``block`` is not raw counts (negative or non-integer values).
+COUNT_MODES = ("strict", "warn", "off")
 
-    The message names the source and what to pass instead.
+
+def check_counts(
+    block: sp.csr_matrix, *, where: str, layers: Callable[[], list[str]] | None = None, mode: str = "strict"
+) -> str | None:
+    """Check that ``block`` holds raw counts.
+
+    NaN/inf and negative values always raise (no count-based step can use
+    them). Non-integer values raise under ``mode="strict"``; under
+    ``"warn"`` the message is returned for the caller to warn once; under
+    ``"off"`` nothing is checked. Messages name the place and the fix.
     """
+    if mode not in COUNT_MODES:
+        raise ValueError(f"counts={mode!r}: expected one of {COUNT_MODES}")
     data = block.data
-    if data.size == 0:
-        return
+    if mode == "off" or data.size == 0:
+        return None
     if np.issubdtype(data.dtype, np.floating) and not np.isfinite(data).all():
         raise ValueError(f"{where}: the matrix holds NaN or infinite values; counts must be finite")
     if (data < 0).any():
@@ -131,9 +141,13 @@ def check_counts(block: sp.csr_matrix, *, where: str, layers: Callable[[], list[
             "(scaled or batch-corrected data?); point at the raw-count matrix or layer"
         )
     if np.issubdtype(data.dtype, np.floating) and not np.all(np.mod(data, 1) == 0):
-        names = layers() if layers else None  # asked only when the error is raised
+        names = layers() if layers else None  # asked only when there is something to report
         hint = f"; layers in this file: {names}" if names else ""
-        raise ValueError(
+        msg = (
             f"{where}: the matrix holds non-integer values (e.g. {data[np.mod(data, 1) != 0][0]:g}), so it "
             f"looks normalised, but raw counts are needed; pass --layer NAME with the raw-count layer{hint}"
         )
+        if mode == "strict":
+            raise ValueError(msg)
+        return msg
+    return None

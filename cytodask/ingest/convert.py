@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from cytodask.core.runner import StageReport, run_stages
 from cytodask.core.stage import Stage, StageContext
 from cytodask.core.store import ResultStore, StageState, fsync_zarr_region
 from cytodask.ingest.atlas import ATTR, create_store
-from cytodask.ingest.base import DataSource, check_counts, detect_symbol_column
+from cytodask.ingest.base import COUNT_MODES, DataSource, check_counts, detect_symbol_column
 
 
 class ConvertStage(Stage):
@@ -37,24 +38,29 @@ class ConvertStage(Stage):
         What to read.
     block_cells
         Cells per block (store chunking and unit of resume).
-    require_counts
-        Refuse non-integer or negative values (the pipeline needs raw counts).
+    counts
+        ``"warn"`` (default): refuse negative/NaN values, warn once about
+        non-integer values (normalised data where counts are expected) and
+        record it in the store; ``"strict"``: refuse non-integer values too;
+        ``"off"``: no checks (e.g. converting log-normalised data on purpose).
     """
 
     version = "1"
     where = "client"
 
-    def __init__(self, name: str, source: DataSource, *, block_cells: int, require_counts: bool = True) -> None:
+    def __init__(self, name: str, source: DataSource, *, block_cells: int, counts: str = "warn") -> None:
         super().__init__(name)
         if block_cells < 1:
             raise ValueError(f"block_cells={block_cells}: must be ≥ 1")
+        if counts not in COUNT_MODES:
+            raise ValueError(f"counts={counts!r}: expected one of {COUNT_MODES}")
         self.source = source
         self.block_cells = int(block_cells)
-        self.require_counts = require_counts
+        self.counts = counts
+        self._warned = False
 
     def params(self) -> dict[str, Any]:
-        return {"source": self.source.identity(), "block_cells": self.block_cells,
-                "require_counts": self.require_counts}
+        return {"source": self.source.identity(), "block_cells": self.block_cells, "counts": self.counts}
 
     def external_inputs(self) -> dict[str, Path]:
         return self.source.fingerprint_paths()
@@ -74,10 +80,19 @@ class ConvertStage(Stage):
                 per_block = math.ceil(nnz / n_blocks)
             chunk_nnz = int(min(max(per_block, 4096), 2**26))
             var = self.source.var()
+            dup = var.index[var.index.duplicated()].unique()
+            if len(dup):
+                warnings.warn(
+                    f"{self.source.name}: {len(dup)} var names occur more than once (e.g. {list(dup[:5])}); they "
+                    "are kept as in the source. Gene matching keeps, per symbol, the gene with the largest total "
+                    "expression; call var_names_make_unique() before converting to keep them apart",
+                    UserWarning, stacklevel=2,
+                )
             create_store(
                 ctx.path, obs=self.source.obs(), var=var, dtype=self.source.dtype,
                 block_cells=self.block_cells, chunk_nnz=chunk_nnz,
-                info={"source": self.source.name, "symbol_column": detect_symbol_column(var), "complete": False},
+                info={"source": self.source.name, "symbol_column": detect_symbol_column(var), "complete": False,
+                      "duplicate_var_names": len(dup)},
             )
             ctx.state.update(prepared=True)
         return n_blocks
@@ -86,9 +101,12 @@ class ConvertStage(Stage):
         start = index * self.block_cells
         stop = min(self.source.shape[0], start + self.block_cells)
         block = self.source.read_rows(start, stop)
-        if self.require_counts:
-            check_counts(block, where=f"{self.source.name} cells {start}..{stop}",
-                         layers=getattr(self.source, "layers", None))
+        problem = check_counts(block, where=f"{self.source.name} cells {start}..{stop}",
+                               layers=getattr(self.source, "layers", None), mode=self.counts)
+        if problem and not self._warned:
+            self._warned = True
+            warnings.warn(problem + " (converting anyway: counts='warn'; use --strict to refuse)",
+                          UserWarning, stacklevel=2)
         offset = 0
         if index > 0:
             prev = ctx.state.block_record(index - 1, ctx.fingerprint)
@@ -109,7 +127,7 @@ class ConvertStage(Stage):
         indptr[start + 1 : stop + 1] = offset + block.indptr[1:].astype(np.int64)
         if ctx.fsync:
             fsync_zarr_region(indptr, (slice(start + 1, stop + 1),))
-        return ctx.record(index, {"cells": [start, stop], "nnz_end": end})
+        return ctx.record(index, {"cells": [start, stop], "nnz_end": end, "non_integer": bool(problem)})
 
     def finalize(self, ctx: StageContext) -> dict[str, Any]:
         root = zarr.open_group(str(ctx.path), mode="r+")
@@ -117,6 +135,9 @@ class ConvertStage(Stage):
         info = dict(root.attrs[ATTR])
         info["complete"] = True
         info["nnz"] = nnz
+        n_blocks = math.ceil(self.source.shape[0] / self.block_cells)
+        records = (ctx.state.block_record(i, ctx.fingerprint) or {} for i in range(n_blocks))
+        info["non_integer_values"] = any(r.get("non_integer", False) for r in records)
         root.attrs[ATTR] = info
         n_obs, n_vars = self.source.shape
         return {"n_obs": n_obs, "n_vars": n_vars, "nnz": nnz, "block_cells": self.block_cells}
@@ -127,18 +148,20 @@ def convert(
     store: str | os.PathLike[str],
     *,
     block_cells: int = 10_000,
-    require_counts: bool = True,
+    counts: str = "warn",
     events: EventBus | None = None,
     fsync: bool = True,
 ) -> StageReport:
     """Convert ``source`` into the atlas store at ``store`` (resumable, idempotent).
+
+    ``counts`` is as in :class:`ConvertStage` (``"warn"``, ``"strict"`` or ``"off"``).
 
     Completion records live beside the store, in the hidden directory
     ``.STORE.cytodask/`` (outside the Zarr hierarchy). Re-running on an unchanged source does nothing; a
     changed source or ``block_cells`` rewrites the store.
     """
     store = Path(store)
-    stage = ConvertStage("convert", source, block_cells=block_cells, require_counts=require_counts)
+    stage = ConvertStage("convert", source, block_cells=block_cells, counts=counts)
 
     class _SingleDir(ResultStore):
         def stage(self, name: str) -> StageState:

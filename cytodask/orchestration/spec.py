@@ -40,7 +40,7 @@ from cytodask.core.config import Config
 from cytodask.core.stage import Stage
 from cytodask.ingest.base import DataSource
 from cytodask.ingest.convert import ConvertStage
-from cytodask.ingest.h5ad import LocalH5ADSource
+from cytodask.ingest.sources import SUPPORTED, is_local_path, open_source
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _TOP = ("atlas", "config", "source", "stages")
@@ -120,10 +120,11 @@ class Spec:
         src = dict(self.source)
         path = src.pop("path", None)
         if not path:
-            raise SpecError(f"{self.path}: [source] needs 'path' (the .h5ad to rebuild from)")
+            raise SpecError(f"{self.path}: [source] needs 'path' (a file, directory, URL or census: query; "
+                            f"supported: {SUPPORTED})")
         layer = src.pop("layer", None) or None
         _unknown(list(src), [], f"{self.path}:[source]")
-        return LocalH5ADSource(path, layer=layer)
+        return open_source(path, layer=layer)
 
     def resolved(self) -> dict[str, Any]:
         """Plain-data form with variables expanded and paths absolute (saved with each run)."""
@@ -156,9 +157,12 @@ class Spec:
                 hint = f" Did you mean {close[0]!r}?" if close else ""
                 raise SpecError(f"{where}: unknown stage type {kind!r}.{hint} Known: {sorted(types) + ['convert']}")
             if kind == "convert":
-                _unknown(list(s), ["require_counts"], where)
-                stages.append(ConvertStage(name, source, block_cells=self.config.batch_size or 10_000,
-                                           require_counts=bool(s.get("require_counts", True))))
+                _unknown(list(s), ["counts"], where)
+                try:
+                    stages.append(ConvertStage(name, source, block_cells=self.config.batch_size or 10_000,
+                                               counts=str(s.get("counts", "warn"))))
+                except ValueError as e:
+                    raise SpecError(f"{where}: {e}") from None
                 continue
             builder = STAGE_TYPES[kind]
             keys, required = _builder_keys(builder)
@@ -225,7 +229,7 @@ def load_spec(path: str | os.PathLike[str], *, overrides: dict[str, Any] | None 
         raise SpecError(f"{path}: 'stages' must be an array of tables ([[stages]])")
     atlas = doc.get("atlas", {})
     source = dict(doc.get("source", {}))
-    if isinstance(source.get("path"), str) and "://" not in source["path"]:
+    if isinstance(source.get("path"), str) and is_local_path(source["path"]):
         p = Path(source["path"]).expanduser()
         source["path"] = str(p if p.is_absolute() else (path.parent / p).resolve())
     return Spec(path=path.resolve(), name=str(atlas.get("name", path.stem)), config=config,

@@ -88,12 +88,12 @@ def test_dense_x_and_layers(tmp_path: Path, counts_adata: ad.AnnData):
     src = tmp_path / "dense.h5ad"
     a.write_h5ad(src)
     with pytest.raises(ValueError, match=r"non-integer values.*--layer.*\['counts'\]"):
-        convert(LocalH5ADSource(src), tmp_path / "bad.zarr", block_cells=500)
+        convert(LocalH5ADSource(src), tmp_path / "bad.zarr", block_cells=500, counts="strict")
     assert not (tmp_path / ".bad.zarr.cytodask" / "blocks" / "00000000.json").exists()
     rep = convert(LocalH5ADSource(src, layer="counts"), tmp_path / "ok.zarr", block_cells=500)
     assert rep.computed == 4
     assert _same(ad.read_zarr(tmp_path / "ok.zarr").X, counts_adata.X)
-    rep = convert(LocalH5ADSource(src), tmp_path / "dense.zarr", block_cells=700, require_counts=False)
+    rep = convert(LocalH5ADSource(src), tmp_path / "dense.zarr", block_cells=700, counts="off")
     np.testing.assert_allclose(ad.read_zarr(tmp_path / "dense.zarr").X.toarray(), a.X, rtol=1e-6)
 
 
