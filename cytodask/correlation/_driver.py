@@ -9,7 +9,9 @@ the driver tiles the kernel over blocks of features and packages the result.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -21,6 +23,8 @@ from cytodask.core.backend import array_module, to_numpy
 
 BLOCK_ELEMENTS = 1 << 22  # features × samples per operand block
 MAX_BLOCK_FEATURES = 2048  # bounds the fa × fb intermediates of a block
+MIN_PARALLEL_WORK = 1 << 22  # fa × fb × samples below which threads cost more than they save
+MIN_THREAD_ROWS = 16
 
 REASONS = {1: "n<{m}", 2: "constant"}
 
@@ -127,14 +131,48 @@ def _covariates(z: Any, n: int) -> Any:
     return z
 
 
-def tile(kernel: Callable[..., Any], a: Any, b: Any, *, z: Any = None, **options: Any) -> Any:
-    """Apply ``kernel`` over blocks of rows of ``a`` and ``b``; assemble the ``(fa × fb × 4)`` result."""
+def available_threads() -> int:
+    """Cores this process may run on (its CPU affinity, else the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def check_threads(threads: int | None) -> int:
+    if threads is None:
+        return available_threads()
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
+        raise ValueError(f"threads={threads!r}: give a positive number of threads, or None for all cores")
+    return int(threads)
+
+
+def tile(kernel: Callable[..., Any], a: Any, b: Any, *, z: Any = None, threads: int = 1, **options: Any) -> Any:
+    """Apply ``kernel`` over blocks of rows of ``a`` and ``b``; assemble the ``(fa × fb × 4)`` result.
+
+    With NumPy blocks and ``threads > 1`` the rows of ``a`` are split so that
+    every thread has a block, and blocks run on a thread pool: sorting, the
+    matrix products and the special functions all release the GIL. Blocks
+    write disjoint slices of the output, so the result does not depend on
+    ``threads``.
+    """
     xp = array_module(a)
     step = max(1, min(MAX_BLOCK_FEATURES, BLOCK_ELEMENTS // max(1, a.shape[1])))
+    parallel = threads > 1 and xp is np and a.shape[0] * b.shape[0] * a.shape[1] >= MIN_PARALLEL_WORK
+    step_a = min(step, max(MIN_THREAD_ROWS, -(-a.shape[0] // threads))) if parallel else step
     out = xp.empty((a.shape[0], b.shape[0], 4), dtype=xp.float64)
-    for i in range(0, a.shape[0], step):  # blocks of features, not single features
-        for j in range(0, b.shape[0], step):
-            out[i : i + step, j : j + step] = kernel(a[i : i + step], b[j : j + step], z=z, xp=xp, **options)
+    jobs = [(i, j) for i in range(0, a.shape[0], step_a) for j in range(0, b.shape[0], step)]
+
+    def one(ij: tuple[int, int]) -> None:  # blocks of features, never single features
+        i, j = ij
+        out[i : i + step_a, j : j + step] = kernel(a[i : i + step_a], b[j : j + step], z=z, xp=xp, **options)
+
+    if parallel and len(jobs) > 1:
+        with ThreadPoolExecutor(min(threads, len(jobs))) as pool:
+            list(pool.map(one, jobs))
+    else:
+        for ij in jobs:
+            one(ij)
     return out
 
 
@@ -146,9 +184,15 @@ def reason_strings(code: Any, min_n: int) -> np.ndarray:
     return table[code]
 
 
-def run(kernel: Callable[..., Any], prep: PreparedAB, *, min_n: int, **options: Any) -> CorrelationResult:
-    """Run a pair kernel over ``prep`` and package ``rho``, ``pvalue``, ``n``, ``reason``."""
-    fn = partial(tile, kernel, min_n=min_n, **options)
+def run(kernel: Callable[..., Any], prep: PreparedAB, *, min_n: int, threads: int | None = None,
+        **options: Any) -> CorrelationResult:
+    """Run a pair kernel over ``prep`` and package ``rho``, ``pvalue``, ``n``, ``reason``.
+
+    NumPy input runs on ``threads`` threads (default: all available cores);
+    Dask input one thread per task (the Dask scheduler spreads the blocks).
+    """
+    n_threads = 1 if prep.kind == "dask" else check_threads(threads)
+    fn = partial(tile, kernel, min_n=min_n, threads=n_threads, **options)
     if prep.kind == "dask":
         import dask.array as da
 

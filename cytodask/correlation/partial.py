@@ -106,7 +106,9 @@ def _covariate_matrix(covariates: Any) -> Any:
     return covariates
 
 
-def partial(a: Any, b: Any, covariates: Any, *, min_n: int = 10, top_variance: int | None = None) -> CorrelationResult:
+def partial(
+    a: Any, b: Any, covariates: Any, *, min_n: int = 10, top_variance: int | None = None, threads: int | None = None
+) -> CorrelationResult:
     """Partial Pearson correlation of each feature of ``a`` with each of ``b`` given covariates.
 
     Parameters
@@ -122,6 +124,8 @@ def partial(a: Any, b: Any, covariates: Any, *, min_n: int = 10, top_variance: i
         ``"n<…"``; raised to ``k + 3`` when smaller (one residual df).
     top_variance
         Keep only the ``k`` highest-variance features of ``b``.
+    threads
+        As in :func:`cytodask.correlation.pearson`.
 
     Returns
     -------
@@ -145,4 +149,4 @@ def partial(a: Any, b: Any, covariates: Any, *, min_n: int = 10, top_variance: i
         cols = keep if prep.kind != "array" else array_module(prep.a).asarray(keep)
         prep = replace(prep, a=prep.a[:, cols], b=prep.b[:, cols], z=prep.z[keep])
     min_n = max(_driver.check_min_n(min_n), prep.z.shape[1] + 3)  # at least one residual df
-    return _driver.run(partial_block, prep, min_n=min_n)
+    return _driver.run(partial_block, prep, min_n=min_n, threads=threads)

@@ -115,7 +115,9 @@ def pearson_block(a: Any, b: Any, *, xp: ModuleType, z: Any = None, min_n: int =
     return finish(r, t_pvalue(r, n - 2.0, xp), n, const, min_n, xp)
 
 
-def pearson(a: Any, b: Any | None = None, *, min_n: int = 10, top_variance: int | None = None) -> CorrelationResult:
+def pearson(
+    a: Any, b: Any | None = None, *, min_n: int = 10, top_variance: int | None = None, threads: int | None = None
+) -> CorrelationResult:
     """Pearson correlation of each feature of ``a`` with each feature of ``b``.
 
     Parameters
@@ -131,6 +133,9 @@ def pearson(a: Any, b: Any | None = None, *, min_n: int = 10, top_variance: int 
         Pairs with fewer pairwise-complete samples give NaN and reason ``"n<10"``.
     top_variance
         Keep only the ``k`` highest-variance features of ``b``.
+    threads
+        Threads for NumPy input (default: all available cores); the result
+        does not depend on it. Dask input is spread by the Dask scheduler.
 
     Returns
     -------
@@ -148,4 +153,4 @@ def pearson(a: Any, b: Any | None = None, *, min_n: int = 10, top_variance: int 
     min_n = _driver.check_min_n(min_n)
     b = a if b is None else b
     prep = _driver.prepare(a, _driver.top_variance(b, top_variance))
-    return _driver.run(pearson_block, prep, min_n=min_n)
+    return _driver.run(pearson_block, prep, min_n=min_n, threads=threads)

@@ -69,12 +69,14 @@ def spearman_block(a: Any, b: Any, *, xp: ModuleType, z: Any = None, min_n: int 
     return finish(r, t_pvalue(r, n - 2.0, xp), n, const, min_n, xp)
 
 
-def spearman(a: Any, b: Any | None = None, *, min_n: int = 10, top_variance: int | None = None) -> CorrelationResult:
+def spearman(
+    a: Any, b: Any | None = None, *, min_n: int = 10, top_variance: int | None = None, threads: int | None = None
+) -> CorrelationResult:
     """Spearman rank correlation of each feature of ``a`` with each feature of ``b``.
 
     Parameters
     ----------
-    a, b, min_n, top_variance
+    a, b, min_n, top_variance, threads
         As in :func:`cytodask.correlation.pearson`.
 
     Returns
@@ -93,4 +95,4 @@ def spearman(a: Any, b: Any | None = None, *, min_n: int = 10, top_variance: int
     min_n = _driver.check_min_n(min_n)
     b = a if b is None else b
     prep = _driver.prepare(a, _driver.top_variance(b, top_variance))
-    return _driver.run(spearman_block, prep, min_n=min_n)
+    return _driver.run(spearman_block, prep, min_n=min_n, threads=threads)
