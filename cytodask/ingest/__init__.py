@@ -12,3 +12,14 @@ __all__ = [
     "Atlas", "ConvertStage", "DataSource", "LocalH5ADSource", "Schema",
     "SUPPORTED", "check_counts", "convert", "detect_symbol_column", "open_atlas", "open_source",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """Optional sources, imported on first use (their dependencies are extras)."""
+    lazy = {"CellxgeneCensusSource": "cytodask.ingest.census", "RemoteH5ADSource": "cytodask.ingest.remote",
+            "TenXSource": "cytodask.ingest.tenx", "LoomSource": "cytodask.ingest.loom"}
+    if name in lazy:
+        import importlib
+
+        return getattr(importlib.import_module(lazy[name]), name)
+    raise AttributeError(f"module 'cytodask.ingest' has no attribute {name!r}")
