@@ -19,7 +19,7 @@ from typing import Any
 import psutil
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
-PIPELINES = ("activity", "activity-memory", "correlation", "differential", "aggregation", "rebuild")
+PIPELINES = ("activity", "activity-memory", "correlation", "differential", "aggregation", "rebuild", "ingest")
 
 
 def machine() -> str:
@@ -50,6 +50,10 @@ def run_pipeline(name: str, dataset: str, gpu: int | None) -> list[dict[str, Any
         from benchmarks.bench_rebuild import run as run_rebuild
 
         return run_rebuild(dataset)
+    if name == "ingest":
+        from benchmarks.bench_ingest import run as run_ingest
+
+        return run_ingest(dataset)
     if name == "aggregation":
         from benchmarks.bench_aggregation import run as run_aggregation
 
@@ -70,7 +74,7 @@ def fmt(v: Any) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     p.add_argument("--pipeline", default="activity", help=f"comma-separated: {', '.join(PIPELINES)}")
-    p.add_argument("--dataset", default="demo", help="demo | synthetic-100k | synthetic-1m")
+    p.add_argument("--dataset", default="demo", help="demo | synthetic-100k | synthetic-1m | synthetic-2m")
     p.add_argument("--gpu", type=int, default=None, help="GPU ordinal to run the CuPy path on")
     p.add_argument("--record", action="store_true", help="append the results to benchmarks/RESULTS.md")
     p.add_argument("--json", default=None, help="also write the rows as JSON to this path")

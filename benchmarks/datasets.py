@@ -10,7 +10,7 @@ import scipy.sparse as sp
 from cytodask.demo.synthetic import SyntheticAtlasSpec, gene_table, iter_blocks
 
 CACHE = Path(__file__).resolve().parent / "out" / "data"
-SIZES = {"demo": 10_000, "synthetic-100k": 100_000, "synthetic-1m": 1_000_000}
+SIZES = {"demo": 10_000, "synthetic-100k": 100_000, "synthetic-1m": 1_000_000, "synthetic-2m": 2_000_000}
 
 
 def spec_for(dataset: str) -> SyntheticAtlasSpec:
