@@ -19,7 +19,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from cytodask.core.backend import is_sparse, resolve_backend, to_device, to_numpy
+from cytodask.core.backend import check_threads, is_sparse, resolve_backend, to_device, to_numpy
 
 from .genes import GeneMatch, match_genes, resolve_symbols
 from .preprocess import center_genes, gene_sum_partial, normalize_counts, normalize_sparse, zscore_columns
@@ -94,6 +94,7 @@ def activity_block(
     method: Method = "permutation",
     perm_table: Any | None = None,
     batch_size: int | None = None,
+    threads: int = 1,
     xp: ModuleType = np,
 ) -> tuple[RidgeStats, Any]:
     """Activity of one block of samples (cells x common genes, dense or CSR, on ``xp``'s device).
@@ -116,7 +117,8 @@ def activity_block(
     expr = _normalised(block, totals, input_kind, scale, xp)
     if is_sparse(expr):
         stats = ridge_sparse(
-            T, expr, gene_mean=gene_mean, method=method, perm_table=perm_table, batch_size=batch_size, xp=xp
+            T, expr, gene_mean=gene_mean, method=method, perm_table=perm_table, batch_size=batch_size,
+            threads=threads, xp=xp,
         )
     else:
         y = expr.T if gene_mean is None else center_genes(expr.T, gene_mean=gene_mean, xp=xp)
@@ -216,6 +218,7 @@ def infer(
     ignore_case: bool = False,
     signature_dir: str | os.PathLike | None = None,
     batch_size: int | None = None,
+    threads: int | None = None,
 ) -> ActivityResult:
     """Infer signalling activity by ridge regression on a signature (SecAct method).
 
@@ -252,6 +255,9 @@ def infer(
         Gene matching (:mod:`cytodask.activity.genes`).
     batch_size
         Permutations per matrix product (default: ~256 MB batches).
+    threads
+        Threads for sparse NumPy input in permutation mode (default: all
+        available cores); results do not depend on it.
 
     Returns
     -------
@@ -291,7 +297,7 @@ def infer(
         table = xp.asarray(permutation_table(prep.match.n_genes, n_rand, seed, rng))
     stats, empty = activity_block(
         prep.T, block, totals=totals, gene_mean=gene_mean, input_kind=input_kind, scale=scale,
-        method=method, perm_table=table, batch_size=batch_size, xp=xp,
+        method=method, perm_table=table, batch_size=batch_size, threads=check_threads(threads), xp=xp,
     )
     frames = {
         key: expand_groups(pd.DataFrame(to_numpy(v), index=list(prep.groups), columns=sample_names),

@@ -8,6 +8,7 @@ package imports and runs without it.
 from __future__ import annotations
 
 import importlib
+import os
 from types import ModuleType
 from typing import Any, Literal
 
@@ -93,3 +94,19 @@ def to_device(x: Any, xp: ModuleType) -> Any:
     if is_sparse(x):
         return sparse_module(xp).csr_matrix(x)
     return xp.asarray(x)
+
+
+def available_threads() -> int:
+    """Cores this process may run on (its CPU affinity, else the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def check_threads(threads: int | None) -> int:
+    if threads is None:
+        return available_threads()
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
+        raise ValueError(f"threads={threads!r}: give a positive number of threads, or None for all cores")
+    return int(threads)

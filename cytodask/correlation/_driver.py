@@ -9,7 +9,6 @@ the driver tiles the kernel over blocks of features and packages the result.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cytodask.core.backend import array_module, to_numpy
+from cytodask.core.backend import array_module, check_threads, to_numpy
 
 BLOCK_ELEMENTS = 1 << 22  # features × samples per operand block
 MAX_BLOCK_FEATURES = 2048  # bounds the fa × fb intermediates of a block
@@ -129,22 +128,6 @@ def _covariates(z: Any, n: int) -> Any:
     if z.ndim != 2 or z.shape[0] != n:
         raise ValueError(f"covariates must be samples × k with {n} rows (one per sample); got shape {z.shape}")
     return z
-
-
-def available_threads() -> int:
-    """Cores this process may run on (its CPU affinity, else the machine's count)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
-
-
-def check_threads(threads: int | None) -> int:
-    if threads is None:
-        return available_threads()
-    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
-        raise ValueError(f"threads={threads!r}: give a positive number of threads, or None for all cores")
-    return int(threads)
 
 
 def tile(kernel: Callable[..., Any], a: Any, b: Any, *, z: Any = None, threads: int = 1, **options: Any) -> Any:

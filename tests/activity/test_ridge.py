@@ -153,6 +153,28 @@ def test_sparse_kernel_block_independent(method):
         np.testing.assert_allclose(np.hstack([p[i] for p in parts]), full, rtol=0, atol=1e-12)
 
 
+def test_sparse_permutation_threads_and_gene_slices_do_not_change_results(monkeypatch):
+    """Batches on a thread pool are consumed in order; gene slices only regroup sums (≤ 1e-12)."""
+    import cytodask.activity.ridge as ridge
+
+    counts = _sparse_counts(cells=40)
+    totals = np.asarray(counts.sum(axis=1)).ravel()
+    x, _ = _problem(n=150, k=5)
+    T = projection_matrix(x, 1.0)
+    table = permutation_table(150, 90, 4)
+    lsp = normalize_sparse(counts, totals)
+    g = np.asarray(lsp.mean(axis=0)).ravel()
+    one = ridge_sparse(T, lsp, gene_mean=g, method="permutation", perm_table=table, batch_size=7)
+    many = ridge_sparse(T, lsp, gene_mean=g, method="permutation", perm_table=table, batch_size=7, threads=3)
+    for a, b in zip(one, many, strict=True):
+        np.testing.assert_array_equal(a, b)
+    monkeypatch.setattr(ridge, "_PART_BYTES", 2048)  # many gene slices
+    sliced = ridge_sparse(T, lsp, gene_mean=g, method="permutation", perm_table=table, batch_size=7)
+    assert len(ridge._gene_parts(lsp, 150 * 7 * 5 * 8, np)) == 16
+    for a, b in zip(one, sliced, strict=True):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
+
+
 def test_sparse_kernel_constant_and_uncentred_cells():
     counts = _sparse_counts(cells=10)
     counts = sp.vstack([counts, sp.csr_matrix((1, 150))]).tocsr()  # an empty cell
