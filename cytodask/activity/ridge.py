@@ -51,7 +51,7 @@ Method = Literal["permutation", "analytic"]
 
 EPS = 1e-12  # se at or below this gives z = 0 (secactpy's convention)
 _BATCH_BYTES = 256 * 2**20  # memory target for one stacked batch (dense GEMMs)
-_SPARSE_BATCH_BYTES = 8 * 2**20  # SciPy sparse x dense runs best with a cache-sized dense operand
+_SPARSE_BATCH_BYTES = 16 * 2**20  # stacked operand per batch; gene slices (_PART_BYTES) keep each product in L2
 
 
 class RidgeStats(NamedTuple):
