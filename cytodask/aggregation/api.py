@@ -89,9 +89,11 @@ def pseudobulk(
         ``X`` = normalised sums: ``log2cp1e5`` = log2(S/T · 1e5 + 1), ``log2cp1e6``,
         ``log1p`` = ln(1 + S/T · 1e4) or ``none`` (T = group total over genes).
     stats
-        Extra layers: ``mean`` = S/n, ``var`` = M2/(n − 1) (ddof 1 like
-        ``scanpy.get.aggregate``; per-block ``(n, S, M2)`` merged with Chan, Golub &
-        LeVeque 1979) and ``count_nonzero``. ``counts`` (= sums) is always written.
+        Extra layers: ``mean`` = S/n, ``var`` (ddof 1 like ``scanpy.get.aggregate``:
+        for integer data (n Q − S²)/(n (n − 1)) from exact ``(n, S, Q = Σx²)``,
+        identical for any blocks; otherwise M2/(n − 1) from per-block ``(n, S, M2)``
+        merged with Chan, Golub & LeVeque 1979) and ``count_nonzero``. ``counts``
+        (= sums) is always written.
     exclude
         ``{column: [labels]}`` of cells to leave out.
     carry

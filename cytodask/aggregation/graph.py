@@ -79,7 +79,7 @@ def aggregate_layers(x: da.Array, codes: np.ndarray, kept: np.ndarray, stats: tu
     """
     n_groups = int(codes.max()) + 1 if codes.size else 0
     n_vars = x.shape[1]
-    n_acc = 1 + ("var" in stats) + ("count_nonzero" in stats)
+    n_acc = 1 + 2 * ("var" in stats) + ("count_nonzero" in stats)  # var: m2 and sq
     width = max(1, min(n_vars, _MERGE_BYTES // (8 * max(1, n_groups) * n_acc)))
     blocks = x.to_delayed().ravel()
     part = dask.delayed(_partial, pure=True)

@@ -5,18 +5,54 @@ or CuPy/cupyx) and an array module ``xp``; none does I/O, touches Dask or
 mutates its inputs. Sparse blocks are never densified whole: per-group
 statistics are scattered from the stored values only.
 
-Moments are kept as mergeable partials ``(n, S, M2)`` per group and gene:
-count, sum and the centred sum of squares ``M2 = Σ (x - x̄)²``. Two partials
-merge exactly with the pairwise update of Chan, Golub & LeVeque (1979)::
+Moments are kept as mergeable partials ``(n, S, M2, Q, integral)`` per group
+and gene: count, sum, the centred sum of squares ``M2 = Σ (x - x̄)²``, the raw
+sum of squares ``Q = Σ x²`` and a per-group flag "every value of the group is
+an integer". Partials merge with the pairwise update of Chan, Golub & LeVeque
+(1979) for ``M2``::
 
     n = n_A + n_B,   δ = S_B/n_B − S_A/n_A,   M2 = M2_A + M2_B + δ² · n_A n_B / n
 
-so the variance never goes through the cancellation-prone ``E[x²] − E[x]²``.
+while ``S`` and ``Q`` add and ``integral`` is ANDed.
+
+Exact variance of integer data
+------------------------------
+Chan's update rounds differently for every partition of the cells into blocks
+(and every merge order), so ``M2`` — and the variance — differ across block
+sizes at ~1e-15 relative. For integer values (raw counts, the normal case)
+:func:`finish_moments` avoids that: when a group is integral, ``Q < 2**53``
+and ``n (n − ddof) < 2**53``, every partial ``S`` and ``Q`` is a sum of
+integers below ``2**53`` and hence *exact* in float64, whatever the blocks and
+the merge order (``|x| ≤ x²`` for integers, so ``Σ|x| ≤ Q`` bounds ``S`` too;
+and since float addition of non-negative terms is monotone, the computed ``Q``
+is below ``2**53`` exactly when the true one is). The variance is then
+
+.. math:: \\operatorname{var} = \\frac{n Q - S^2}{n (n - \\mathrm{ddof})}
+
+with the numerator evaluated by error-free transformations — Dekker's
+two-product (Veltkamp split by ``2**27 + 1``) for ``n·Q`` and ``S·S`` and
+Knuth's two-sum for their difference::
+
+    n·Q = p₁ + e₁,   S·S = p₂ + e₂,   p₁ − p₂ = h + l,   N = h + ((l + e₁) − e₂)
+
+All of ``p₁, p₂, e₁, e₂, h, l`` are integers; ``n < 2**27`` and ``Q < 2**53``
+give ``p < 2**80``, so ``|l|, |e₁|, |e₂| ≤ 2**27`` and their sum is exact:
+``N`` is ``n Q − S²`` *correctly rounded*, and the one division by the exact
+integer ``n (n − ddof)`` leaves a relative error ≤ ``2**-52`` (two roundings).
+The result is a function of the exact ``(n, S, Q)`` only — bit-identical for
+any block size, worker count and backend — and more accurate than Chan's
+merge (no cancellation is left: the subtraction is exact). Each step is one
+elementwise array operation, so no compiler can contract them into FMAs
+(which would break the error-free transformations). Groups with a
+non-integer value, or beyond those bounds, fall back to ``M2 / (n − ddof)``.
 
 References
 ----------
 T. F. Chan, G. H. Golub, R. J. LeVeque, "Updating formulae and a pairwise
 algorithm for computing sample variances", Stanford CS report STAN-CS-79-773 (1979).
+T. J. Dekker, "A floating-point technique for extending the available
+precision", Numerische Mathematik 18 (1971) 224–242.
+D. E. Knuth, The Art of Computer Programming, vol. 2, §4.2.2 (two-sum).
 """
 
 from __future__ import annotations
@@ -35,6 +71,9 @@ Stat = Literal["sum", "mean", "var", "count_nonzero"]
 STATS: tuple[str, ...] = ("sum", "mean", "var", "count_nonzero")
 _NORMALIZE = ("log2cp1e5", "log2cp1e6", "log1p", "none")
 _CHUNK_NNZ = 1 << 21  # stored values per pass over a sparse block (bounds the per-value temporaries)
+_EXACT = 2.0**53  # integers below this are exact in float64
+_SPLIT = 2.0**27 + 1.0  # Veltkamp's splitter for float64 (53-bit significand)
+_MAX_N = 2.0**27  # group sizes of the exact variance (keeps n·Q and S² below 2**80)
 
 
 def check_stats(stats: str | Iterable[str]) -> tuple[str, ...]:
@@ -122,25 +161,78 @@ def _per_value(row_values: Any, indptr: Any, r0: int, r1: int, a: int, b: int, x
     return row_values[xp.searchsorted(indptr[r0:r1 + 1], xp.arange(a, b), side="right") - 1 + r0]
 
 
-def _sparse_moments(csr: Any, codes: Any, n: Any, mean: Any, xp: ModuleType, *, m2: bool,
+def _non_integers(values: Any, xp: ModuleType) -> Any | None:
+    """Mask of the non-integer entries of ``values`` (NaN counts as one); ``None`` when there are none.
+
+    Values of an integer (or boolean) dtype are integers by definition and are
+    not inspected. (±inf passes as integral; its ``Q`` fails the ``2**53`` bound.)
+    """
+    if np.dtype(values.dtype).kind in "biu":
+        return None
+    bad = values != xp.rint(values)
+    return bad if bool(bad.any()) else None
+
+
+def _stored_integer_max(data: Any, chunks: list[tuple[int, int, int, int]], xp: ModuleType) -> float | None:
+    """``max |x|`` over the stored values when all are integers (0 for none), else ``None``; chunk by chunk."""
+    top = 0.0
+    for _, _, a, b in chunks:
+        v = data[a:b]
+        if _non_integers(v, xp) is not None:
+            return None
+        top = max(top, float(v.max()), -float(v.min()))
+    return top
+
+
+def _exact_block(abs_max: float | None, n: Any) -> bool:
+    """Whether a block's ``M2`` can be computed exactly from its ``(n, S, Q)`` (:func:`integer_m2`).
+
+    Integer values with ``max|x|² · max n < 2**52`` (``S`` and ``Q`` exact in
+    float64) and ``max|x|² · (max n)² < 2**62`` (``n Q`` and ``S²`` fit int64).
+    The bounds are halved to absorb the host-side rounding of the test.
+    """
+    if abs_max is None or n.size == 0:
+        return False
+    n_max = float(n.max())
+    bound = abs_max * abs_max * n_max
+    return bound < _EXACT / 2 and bound * n_max < 2.0**62
+
+
+def _sparse_moments(csr: Any, codes: Any, n: Any, s: Any, xp: ModuleType, *, m2: bool,
                     nonzero: bool) -> dict[str, Any]:
-    """M2 and non-zero counts of a canonical CSR block, scattered from stored values, chunk by chunk."""
-    n_groups, n_genes = mean.shape
+    """M2, Σx², integral flags and non-zero counts of a canonical CSR block, from stored values, chunk by chunk.
+
+    A block of integers small enough for exact ``S`` and ``Q`` (:func:`_exact_block`)
+    gets ``M2 = (n Q − S²) / n`` exactly (:func:`integer_m2`) and skips the pass over deviations.
+    """
+    n_groups, n_genes = s.shape
     size = (n_groups + 1) * n_genes  # row n_groups collects the dropped cells (code -1), then is cut off
     codes_ext = xp.where(codes >= 0, codes, n_groups).astype(xp.int64)
-    mean_ext = xp.concatenate([mean, xp.zeros((1, n_genes))]).ravel()
     indptr, indices, data = xp.asarray(csr.indptr), xp.asarray(csr.indices), xp.asarray(csr.data)
+    chunks = _row_chunks(csr.indptr)
+    two_pass = m2 and not _exact_block(_stored_integer_max(data, chunks, xp), n)
+    mean = s / xp.maximum(n, 1)[:, None]
+    mean_ext = xp.concatenate([mean, xp.zeros((1, n_genes))]).ravel() if two_pass else None
     stored = xp.zeros(size)
-    sq = xp.zeros(size) if m2 else None
+    dev_sq = xp.zeros(size) if two_pass else None
+    raw_sq = xp.zeros(size) if m2 else None
+    non_integer = xp.zeros(n_groups + 1, dtype=xp.int64)
     zeros = xp.zeros(size) if nonzero else None
-    for r0, r1, a, b in _row_chunks(csr.indptr):
-        flat = _per_value(codes_ext, indptr, r0, r1, a, b, xp) * n_genes + indices[a:b]
+    for r0, r1, a, b in chunks:
+        group = _per_value(codes_ext, indptr, r0, r1, a, b, xp)
+        flat = group * n_genes + indices[a:b]
         stored += xp.bincount(flat, minlength=size)
         if m2:
-            dev = data[a:b].astype(xp.float64)
-            dev -= mean_ext[flat]
-            dev *= dev
-            sq += xp.bincount(flat, weights=dev, minlength=size)
+            values = data[a:b].astype(xp.float64)
+            squares = values * values if two_pass else xp.multiply(values, values, out=values)
+            raw_sq += xp.bincount(flat, weights=squares, minlength=size)
+        if two_pass:
+            bad = _non_integers(data[a:b], xp)
+            if bad is not None:
+                non_integer += xp.bincount(group[bad], minlength=n_groups + 1)
+            values -= mean_ext[flat]
+            values *= values
+            dev_sq += xp.bincount(flat, weights=values, minlength=size)
         if nonzero:
             is_zero = data[a:b] == 0  # explicitly stored zeros are not non-zero cells
             if bool(is_zero.any()):
@@ -149,7 +241,11 @@ def _sparse_moments(csr: Any, codes: Any, n: Any, mean: Any, xp: ModuleType, *, 
     stored = stored[cut].reshape(n_groups, n_genes)
     out = {}
     if m2:
-        out["m2"] = sq[cut].reshape(n_groups, n_genes) + (n[:, None] - stored) * mean * mean
+        out["sq"] = raw_sq[cut].reshape(n_groups, n_genes)
+        out["integral"] = non_integer[:n_groups] == 0
+        out["m2_derived"] = not two_pass
+        out["m2"] = (dev_sq[cut].reshape(n_groups, n_genes) + (n[:, None] - stored) * mean * mean if two_pass
+                     else integer_m2(n, s, out["sq"], xp))
     if nonzero:
         out["nnz"] = stored - zeros[cut].reshape(n_groups, n_genes)
     return out
@@ -157,7 +253,7 @@ def _sparse_moments(csr: Any, codes: Any, n: Any, mean: Any, xp: ModuleType, *, 
 
 def group_moments(x: Any, codes: Any, n_groups: int, xp: ModuleType, *, m2: bool = True,
                   nonzero: bool = True) -> dict[str, Any]:
-    """Per-group partials of one block: count, sum, centred sum of squares, non-zeros.
+    """Per-group partials of one block: count, sum, centred and raw sums of squares, non-zeros.
 
     Within the block, with ``x̄_gj = S_gj / n_g``, the centred sum of squares is
     computed in two passes from the stored values only:
@@ -167,6 +263,15 @@ def group_moments(x: Any, codes: Any, n_groups: int, xp: ModuleType, *, m2: bool
 
     where ``s_gj`` is the number of stored entries (the unstored zeros each
     contribute ``x̄²``). Exact for the block; blocks are merged with :func:`chan_merge`.
+    With ``m2`` also ``Q_gj = Σ x_ij²`` (stored values only) and the flag
+    ``integral_g``: every value of group ``g`` in the block is an integer
+    (always true for an integer dtype). They feed the exact integer variance
+    of :func:`finish_moments`. When the whole block is integer and small
+    enough (raw counts; :func:`_exact_block`), its ``S`` and ``Q`` are exact
+    and ``M2 = (n Q − S²) / n`` is computed with an exact int64 numerator
+    instead (within 1 ulp; no pass over deviations), and ``m2_derived`` is
+    true: ``m2`` equals :func:`integer_m2` of ``(n, sum, sq)`` bit for bit, so
+    storage may drop it and rebuild it from them.
 
     Parameters
     ----------
@@ -177,11 +282,13 @@ def group_moments(x: Any, codes: Any, n_groups: int, xp: ModuleType, *, m2: bool
     n_groups
         Number of groups.
     m2, nonzero
-        Also compute ``m2`` / ``nnz`` (count of cells with ``x ≠ 0``).
+        Also compute ``m2``, ``sq`` and ``integral`` (the variance) / ``nnz``
+        (count of cells with ``x ≠ 0``).
 
     Returns
     -------
-    ``{"n": int64 (groups,), "sum": float64 (groups × genes)[, "m2", "nnz"]}``.
+    ``{"n": int64 (groups,), "sum": float64 (groups × genes)[, "m2", "sq", "integral": bool (groups,),
+    "m2_derived": bool, "nnz"]}``.
     """
     codes = xp.asarray(codes)
     n = xp.bincount(codes[codes >= 0], minlength=n_groups).astype(xp.int64)
@@ -189,18 +296,40 @@ def group_moments(x: Any, codes: Any, n_groups: int, xp: ModuleType, *, m2: bool
     out: dict[str, Any] = {"n": n, "sum": s}
     if not (m2 or nonzero):
         return out
-    mean = s / xp.maximum(n, 1)[:, None]
     if is_sparse(x):
-        out.update(_sparse_moments(_canonical(x), codes, n, mean, xp, m2=m2, nonzero=nonzero))
+        out.update(_sparse_moments(_canonical(x), codes, n, s, xp, m2=m2, nonzero=nonzero))
         return out
     valid = xp.nonzero(codes >= 0)[0]
     dense = xp.asarray(x)[valid].astype(xp.float64)
     gv = codes[valid]
     if m2:
-        dev = dense - mean[gv]
-        out["m2"] = group_sums(dev * dev, gv, n_groups, xp)
+        out.update(_dense_variance_parts(xp.asarray(x), dense, codes, n, s, xp))
     if nonzero:
         out["nnz"] = group_sums((dense != 0).astype(xp.float64), gv, n_groups, xp)
+    return out
+
+
+def _dense_variance_parts(block: Any, dense: Any, codes: Any, n: Any, s: Any, xp: ModuleType) -> dict[str, Any]:
+    """``sq``, ``integral`` and ``m2`` of a dense block (``dense``: its kept rows as float64).
+
+    As :func:`_sparse_moments`: an integer block within the bounds of :func:`_exact_block`
+    gets ``M2`` from :func:`integer_m2`, any other the two-pass sum of squared deviations.
+    """
+    n_groups = s.shape[0]
+    gv = codes[codes >= 0]
+    out = {"sq": group_sums(dense * dense, gv, n_groups, xp)}
+    bad = _non_integers(block, xp)
+    abs_max = max(float(dense.max()), -float(dense.min())) if dense.size else 0.0
+    if bad is None and _exact_block(abs_max, n):
+        out["integral"] = xp.ones(n_groups, dtype=bool)
+        out["m2"] = integer_m2(n, s, out["sq"], xp)
+        out["m2_derived"] = True
+        return out
+    rows = (bad.any(axis=1) if bad is not None else xp.zeros(block.shape[0], dtype=bool)) & (codes >= 0)
+    out["integral"] = xp.bincount(codes[rows], minlength=n_groups) == 0
+    dev = dense - (s / xp.maximum(n, 1)[:, None])[gv]
+    out["m2"] = group_sums(dev * dev, gv, n_groups, xp)
+    out["m2_derived"] = False
     return out
 
 
@@ -212,7 +341,8 @@ def chan_merge(a: dict[str, Any], b: dict[str, Any], xp: ModuleType) -> dict[str
               \\delta = \\frac{S_B}{n_B} - \\frac{S_A}{n_A}
 
     Rows with ``n_A = 0`` (or ``n_B = 0``) take the other side unchanged.
-    ``nnz`` (non-zero counts) add. Keys absent from either side are dropped.
+    ``sq`` (Σx²) and ``nnz`` (non-zero counts) add, ``integral`` flags AND.
+    Keys absent from either side are dropped.
     """
     out: dict[str, Any] = {"n": a["n"] + b["n"], "sum": a["sum"] + b["sum"]}
     if "m2" in a and "m2" in b:
@@ -221,19 +351,105 @@ def chan_merge(a: dict[str, Any], b: dict[str, Any], xp: ModuleType) -> dict[str
         n = na + nb
         delta = b["sum"] / xp.where(nb > 0, nb, 1.0) - a["sum"] / xp.where(na > 0, na, 1.0)
         out["m2"] = a["m2"] + b["m2"] + delta * delta * (na * nb / xp.where(n > 0, n, 1.0))
+    if "sq" in a and "sq" in b:
+        out["sq"] = a["sq"] + b["sq"]
+    if "integral" in a and "integral" in b:
+        out["integral"] = a["integral"] & b["integral"]
     if "nnz" in a and "nnz" in b:
         out["nnz"] = a["nnz"] + b["nnz"]
     return out
 
 
-def finish_moments(n: Any, s: Any, m2: Any | None, xp: ModuleType, *, ddof: int = 1) -> tuple[Any, Any]:
-    """Mean ``S / n`` and variance ``M2 / (n − ddof)``; NaN where ``n ≤ ddof`` (as scanpy)."""
+def two_sum(a: Any, b: Any) -> tuple[Any, Any]:
+    """Knuth's error-free sum: ``a + b = s + e`` exactly, ``s = fl(a + b)`` (round to nearest, no overflow)."""
+    s = a + b
+    bv = s - a
+    e = (a - (s - bv)) + (b - bv)
+    return s, e
+
+
+def _veltkamp(a: Any) -> tuple[Any, Any]:
+    """Split ``a = hi + lo`` exactly, each half with at most 26 significant bits."""
+    c = a * _SPLIT
+    hi = c - (c - a)
+    return hi, a - hi
+
+
+def two_product(a: Any, b: Any) -> tuple[Any, Any]:
+    """Dekker's error-free product: ``a · b = p + e`` exactly, ``p = fl(a · b)`` (no FMA needed)."""
+    p = a * b
+    ah, al = _veltkamp(a)
+    bh, bl = _veltkamp(b)
+    e = ((ah * bh - p) + ah * bl + al * bh) + al * bl
+    return p, e
+
+
+def exact_variance_mask(n: Any, sq: Any, integral: Any, xp: ModuleType, *, ddof: int = 1) -> Any:
+    """Where :func:`integer_variance` is exact: integral groups, ``Q < 2**53`` and ``n (n − ddof) < 2**53``."""
+    nf = xp.asarray(n, dtype=xp.float64)[:, None]
+    small_n = (nf < _MAX_N) & (nf * (nf - ddof) < _EXACT)
+    return xp.asarray(integral, dtype=bool)[:, None] & small_n & (sq < _EXACT)
+
+
+def integer_variance(n: Any, s: Any, sq: Any, xp: ModuleType, *, ddof: int = 1) -> Any:
+    """``(n Q − S²) / (n (n − ddof))`` with the numerator correctly rounded (see the module docstring).
+
+    Exact inputs required: integer ``S`` and ``Q < 2**53`` and ``n < 2**27``
+    (:func:`exact_variance_mask`); then the relative error is ≤ ``2**-52``.
+    NaN where ``n ≤ ddof``; clipped at 0.
+
+    Parameters
+    ----------
+    n
+        Cells per group (groups,).
+    s, sq
+        Sums and sums of squares (groups × genes), float64.
+    """
+    nf = xp.asarray(n, dtype=xp.float64)[:, None]
+    den = nf * (nf - ddof)
+    return xp.maximum(_exact_numerator(nf, s, sq), 0.0) / xp.where(nf > ddof, den, xp.nan)
+
+
+def _exact_numerator(nf: Any, s: Any, sq: Any) -> Any:
+    """``n Q − S²`` correctly rounded, for integer ``S``, ``Q < 2**53`` and ``n < 2**27`` (module docstring)."""
+    p1, e1 = two_product(nf, sq)
+    p2, e2 = two_product(s, s)
+    hi, lo = two_sum(p1, -p2)
+    return hi + ((lo + e1) - e2)
+
+
+def integer_m2(n: Any, s: Any, sq: Any, xp: ModuleType) -> Any:
+    """``M2 = (n Q − S²) / n`` of one integer block within the bounds of :func:`_exact_block` (0 for empty groups).
+
+    The numerator is exact in int64 (cheaper than the error-free
+    transformations on groups × genes), so ``M2`` is correctly rounded up to
+    the one division. Elementwise, so any gene slice of ``s``/``sq`` gives that slice of ``M2``.
+    """
+    ni = xp.asarray(n, dtype=xp.int64)[:, None]
+    si = s.astype(xp.int64)
+    num = ni * sq.astype(xp.int64) - si * si
+    return num.astype(xp.float64) / xp.maximum(ni, 1)
+
+
+def finish_moments(n: Any, s: Any, m2: Any | None, xp: ModuleType, *, ddof: int = 1, sq: Any | None = None,
+                   integral: Any | None = None) -> tuple[Any, Any]:
+    """Mean ``S / n`` and variance; NaN where ``n ≤ ddof`` (as scanpy).
+
+    The variance is :func:`integer_variance` of ``(n, S, Q)`` where that is
+    exact (``sq`` and ``integral`` given, see :func:`exact_variance_mask`),
+    ``M2 / (n − ddof)`` elsewhere; both clipped at 0.
+    """
     nf = xp.asarray(n, dtype=xp.float64)[:, None]
     mean = s / xp.where(nf > 0, nf, xp.nan)
     var = None
     if m2 is not None:
         dof = nf - ddof
         var = xp.maximum(m2, 0.0) / xp.where(dof > 0, dof, xp.nan)
+        if sq is not None and integral is not None:
+            exact = exact_variance_mask(n, sq, integral, xp, ddof=ddof)
+            # zeros elsewhere keep non-finite values out of the error-free transformations
+            exact_var = integer_variance(n, xp.where(exact, s, 0.0), xp.where(exact, sq, 0.0), xp, ddof=ddof)
+            var = xp.where(exact, exact_var, var)
     return mean, var
 
 

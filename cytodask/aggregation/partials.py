@@ -1,7 +1,12 @@
 """Block partials: build one per block, merge them in block order, finish into layers.
 
 A partial is a dict ``{"groups": host int64 (k,), "n": (k,), "sum": (k × genes)
-[, "m2", "nnz"]}`` over the groups present in a block (global group ids, sorted).
+[, "m2", "sq", "integral": bool (k,), "nnz"]}`` over the groups present in a
+block (global group ids, sorted). ``m2``, ``sq`` (Σx²) and ``integral`` (and
+the block-level bool ``m2_derived``, see
+:func:`~cytodask.aggregation.kernels.group_moments`) exist only when the
+variance is asked for; with them the variance of integer data is computed
+exactly from ``(n, S, Σx²)`` and is identical for any blocks.
 The same three functions serve the resumable stage (partials persisted to
 Zarr, merged by gene chunk) and the lazy API (partials as Dask tasks, merged
 in a tree), so both use one implementation of the statistics.
@@ -19,11 +24,12 @@ from cytodask.aggregation.kernels import chan_merge, finish_moments, group_momen
 from cytodask.core.backend import to_numpy
 
 Partial = dict[str, Any]
-_ARRAYS = ("sum", "m2", "nnz")
+_ARRAYS = ("sum", "m2", "sq", "nnz")  # groups × genes, float64
+ROW_FLAGS = ("integral",)  # per group, bool: merged by AND, start True
 
 
 def needs(stats: Sequence[str]) -> tuple[bool, bool]:
-    """Which extra partials ``stats`` need: (``m2`` for var, ``nnz`` for count_nonzero)."""
+    """Which extra partials ``stats`` need: (``m2``/``sq``/``integral`` for var, ``nnz`` for count_nonzero)."""
     return "var" in stats, "count_nonzero" in stats
 
 
@@ -59,11 +65,14 @@ def zeros_like(p: Partial, n_groups: int, xp: ModuleType) -> dict[str, Any]:
     for k in _ARRAYS:
         if k in p:
             acc[k] = xp.zeros((n_groups, p[k].shape[1]), dtype=xp.float64)
+    for k in ROW_FLAGS:
+        if k in p:
+            acc[k] = xp.ones(n_groups, dtype=bool)
     return acc
 
 
 def fold(acc: dict[str, Any], p: Partial, rows: np.ndarray, xp: ModuleType) -> None:
-    """Merge partial ``p`` into rows ``rows`` of the accumulator ``acc`` (Chan's update; in place on ``acc``)."""
+    """Merge partial ``p`` into rows ``rows`` of the accumulator ``acc`` (:func:`chan_merge`; in place on ``acc``)."""
     if not len(rows):
         return
     idx = xp.asarray(rows)
@@ -85,14 +94,17 @@ def finish_layers(acc: dict[str, Any], rows: Any, stats: Sequence[str], xp: Modu
                   *, ddof: int = 1) -> dict[str, Any]:
     """Output layers of the accumulated groups ``rows``.
 
-    ``counts`` = sums; ``mean`` = S/n; ``var`` = M2/(n − ddof) (NaN for n ≤ ddof);
-    ``count_nonzero`` = cells with x ≠ 0 (int64).
+    ``counts`` = sums; ``mean`` = S/n; ``var`` = (n Q − S²)/(n (n − ddof)) for
+    integer data (exact numerator), else M2/(n − ddof) (NaN for n ≤ ddof; see
+    :func:`~cytodask.aggregation.kernels.finish_moments`); ``count_nonzero`` =
+    cells with x ≠ 0 (int64).
     """
     idx = xp.asarray(rows)
     out = {"counts": acc["sum"][idx]}
     if "mean" in stats or "var" in stats:
-        mean, var = finish_moments(acc["n"][idx], out["counts"], acc["m2"][idx] if "var" in stats else None,
-                                   xp, ddof=ddof)
+        var_parts = {k: acc[k][idx] for k in ("m2", "sq", "integral") if "var" in stats and k in acc}
+        mean, var = finish_moments(acc["n"][idx], out["counts"], var_parts.get("m2"), xp, ddof=ddof,
+                                   sq=var_parts.get("sq"), integral=var_parts.get("integral"))
         if "mean" in stats:
             out["mean"] = mean
         if "var" in stats:

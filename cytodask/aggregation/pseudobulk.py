@@ -2,12 +2,16 @@
 
 Each block of cells contributes the partials of the groups present in it
 (:func:`~cytodask.aggregation.partials.block_partial`: sums by a sparse
-indicator product and, with ``stats``, counts, centred sums of squares and
-non-zero counts), persisted under ``partials.zarr`` before its completion
-record. The merge reads the partials gene chunk by gene chunk (memory:
-groups × chunk), in block order — sums added, moments merged with Chan,
-Golub & LeVeque (1979) — so the result is identical for any worker count and
-scheduling, and sums, means and non-zero counts for any block size.
+indicator product and, with ``stats``, counts, centred and raw sums of
+squares, per-group "all integers" flags and non-zero counts), persisted under
+``partials.zarr`` before its completion record (an integer block's ``M2`` is
+not stored: it is rebuilt bit for bit from its ``(n, S, Σx²)``). The merge reads the partials
+gene chunk by gene chunk (memory: groups × chunk), in block order — sums
+added, moments merged with Chan, Golub & LeVeque (1979) — so the result is
+identical for any worker count and scheduling; sums, means, non-zero counts
+and, for integer data, variances (exact ``(n Q − S²) / (n (n − 1))`` from
+``(n, S, Q = Σx²)``, see :mod:`cytodask.aggregation.kernels`) are identical
+for any block size too.
 """
 
 from __future__ import annotations
@@ -21,8 +25,8 @@ import pandas as pd
 import zarr
 
 from cytodask.aggregation.inputs import read_obs
-from cytodask.aggregation.kernels import Normalize, check_stats, normalize_sums
-from cytodask.aggregation.partials import block_partial, finish_layers, fold
+from cytodask.aggregation.kernels import Normalize, check_stats, integer_m2, normalize_sums
+from cytodask.aggregation.partials import ROW_FLAGS, block_partial, finish_layers, fold, zeros_like
 from cytodask.core.anndata_zarr import dense_array, layers_group, write_frame_parts
 from cytodask.core.atomic import remove_tree
 from cytodask.core.backend import array_module, to_numpy
@@ -31,6 +35,8 @@ from cytodask.core.store import StageState, fsync_zarr_region
 from cytodask.ingest.atlas import open_atlas
 
 _MERGE_BYTES = 256 * 2**20
+_MOMENTS = ("n", "m2", "sq", "integral", "nnz")  # persisted per block besides groups and sum, as present
+_PER_GROUP = ("n", *ROW_FLAGS)  # 1-D partials (one value per group), read whole by the merge
 
 
 def _partials(state: StageState) -> Path:
@@ -102,7 +108,8 @@ def group_codes(obs: pd.DataFrame, by: list[str], exclude: dict[str, list[str]] 
                          columns=by)
     codes = np.full(len(obs), -1, dtype=np.int64)
     codes[keep] = inv.ravel()
-    return codes, table, {"dropped_missing_label": int(nan_mask.sum()), "dropped_excluded": int((excl_mask & ~nan_mask).sum())}
+    report = {"dropped_missing_label": int(nan_mask.sum()), "dropped_excluded": int((excl_mask & ~nan_mask).sum())}
+    return codes, table, report
 
 
 def _block(x_block: Any, state: StageState, index: int, start: int, stop: int, fingerprint: str,
@@ -114,8 +121,9 @@ def _block(x_block: Any, state: StageState, index: int, start: int, stop: int, f
     present = p["groups"]
     grp = part.require_group(f"b{index:06d}")
     arrays = {"groups": present, "sum": to_numpy(p["sum"])}
-    if stats != ("sum",):  # moments: per-block counts and, as needed, M2 and non-zero counts
-        arrays.update({k: to_numpy(p[k]) for k in ("n", "m2", "nnz") if k in p})
+    if stats != ("sum",):  # moments: per-block counts and, as needed, M2, Σx², integral flags, non-zero counts
+        derived = bool(p.get("m2_derived"))  # M2 = integer_m2(n, S, Q) exactly: rebuilt by the merge, not stored
+        arrays.update({k: to_numpy(p[k]) for k in _MOMENTS if k in p and not (k == "m2" and derived)})
     written = []
     for key, value in arrays.items():
         chunks = value.shape if value.ndim == 1 else (max(1, value.shape[0]), min(max(1, value.shape[1]), 4096))
@@ -152,12 +160,16 @@ class PseudobulkStage(Stage):
         ``{column: [labels]}`` of cells to leave out (e.g. doublets).
     stats
         Any of ``"sum"``, ``"mean"``, ``"var"``, ``"count_nonzero"``: extra layers
-        ``mean``, ``var`` (ddof = 1, as ``scanpy.get.aggregate``; per-block
-        ``(n, S, M2)`` partials merged with Chan, Golub & LeVeque 1979) and
-        ``count_nonzero``. The default ``("sum",)`` writes ``counts`` only.
+        ``mean``, ``var`` (ddof = 1, as ``scanpy.get.aggregate``: for integer
+        counts exact from ``(n, S, Σx²)``, identical for any block size; else
+        per-block ``(n, S, M2)`` partials merged with Chan, Golub & LeVeque
+        1979) and ``count_nonzero``. The default ``("sum",)`` writes ``counts`` only.
     """
 
     version = "1"
+    #: Version of the variance partials (``sq`` and ``integral`` persisted, exact integer variance);
+    #: in ``params()`` only when ``var`` is asked for, so other stages keep their fingerprints.
+    var_version = 2
 
     def __init__(self, name: str, *, inputs: tuple[str, ...], by: list[str], carry: list[str] | None = None,
                  min_cells: int = 10, normalize: Normalize = "log2cp1e5",
@@ -184,7 +196,9 @@ class PseudobulkStage(Stage):
         return {"by": self.by, "carry": self.carry, "min_cells": self.min_cells,
                 "normalize": self.normalize, "exclude": self.exclude,
                 # only when not the default, so existing stages keep their fingerprints
-                **({"stats": list(self.stats)} if self.stats != ("sum",) else {})}
+                **({"stats": list(self.stats)} if self.stats != ("sum",) else {}),
+                # var partials changed layout (sq, integral): a var run made by older code is stale
+                **({"var_version": self.var_version} if "var" in self.stats else {})}
 
     def _atlas(self, ctx: StageContext) -> Any:
         return open_atlas(ctx.input(self.inputs[0]))
@@ -242,7 +256,7 @@ class PseudobulkStage(Stage):
             out_obs[col] = pd.Categorical(out_obs[col])
         n_vars = atlas.n_vars
         extra = [k for k in ("mean", "var", "count_nonzero") if k in self.stats]
-        n_acc = 1 + ("var" in extra) + ("count_nonzero" in extra)  # accumulated (groups × chunk) arrays
+        n_acc = 1 + 2 * ("var" in extra) + ("count_nonzero" in extra)  # accumulated (groups × chunk) arrays
         chunk = max(1, min(n_vars, _MERGE_BYTES // (8 * max(1, len(table)) * n_acc)))
         for key in ("X", "layers"):
             if key in root:
@@ -289,17 +303,18 @@ class PseudobulkStage(Stage):
 
     @staticmethod
     def _merge_moments(part: zarr.Group, blocks: list[str], n_groups: int, g0: int, g1: int) -> dict[str, Any]:
-        """Genes ``[g0, g1)`` of every group: block partials folded in block order (Chan's update)."""
+        """Genes ``[g0, g1)`` of every group: block partials folded in block order (:func:`fold`)."""
         acc: dict[str, Any] | None = None
         for b in blocks:
             groups = part[b]["groups"][:]
             if not groups.size:
                 continue
-            p = {k: (part[b][k][:] if k == "n" else part[b][k][:, g0:g1]) for k in ("n", "sum", "m2", "nnz")
+            p = {k: (part[b][k][:] if k in _PER_GROUP else part[b][k][:, g0:g1]) for k in ("sum", *_MOMENTS)
                  if k in part[b]}
+            if "sq" in p and "m2" not in p:  # an integer block: its M2 was derived from (n, S, Q), see _block
+                p["m2"] = integer_m2(p["n"], p["sum"], p["sq"], np)
             if acc is None:
-                acc = {"n": np.zeros(n_groups, np.int64),
-                       **{k: np.zeros((n_groups, g1 - g0)) for k in p if k != "n"}}
+                acc = zeros_like(p, n_groups, np)
             fold(acc, p, groups, np)
         if acc is None:  # plan() guarantees at least one cell in one group
             raise RuntimeError("no block partials to merge; the stage partials are missing or empty")

@@ -56,7 +56,8 @@ def test_cell_draws_are_resampling_with_replacement():
     assert not np.array_equal(draws, cell_draws(0, "T|S01", 6, n))
 
 
-def _poisson_atlas(n_groups: int, n_per: int, n_genes: int, seed: int, donors: int = 0) -> tuple[ad.AnnData, np.ndarray]:
+def _poisson_atlas(n_groups: int, n_per: int, n_genes: int, seed: int,
+                   donors: int = 0) -> tuple[ad.AnnData, np.ndarray]:
     """Cells with Poisson counts; returns the AnnData and the true mean per (group, gene)."""
     rng = np.random.default_rng(seed)
     lam = rng.uniform(0.5, 5.0, size=(n_groups, n_genes))

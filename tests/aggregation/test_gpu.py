@@ -1,7 +1,9 @@
 """CuPy block paths of every aggregation kernel and function, compared with NumPy/SciPy on the same data.
 
-Tolerances: integer sums and counts are exact on both backends; moments and
-normalised values rel 1e-12 (GPU atomics reorder float64 additions).
+Tolerances: integer sums, sums of squares, counts and the variance of integer
+counts (exact path: a function of the exact ``(n, S, Σx²)``) are bit-identical
+on both backends; M2, Chan's variance and normalised values rel 1e-12 (GPU
+atomics reorder float64 additions).
 """
 
 from __future__ import annotations
@@ -42,17 +44,38 @@ def test_moments_and_chan_merge_cupy_equal_numpy():
     for block, gblock in ((x, cpsp.csr_matrix(x)), (x.toarray(), cp.asarray(x.toarray()))):
         ref = group_moments(block, codes, 6, np)
         got = group_moments(gblock, cp.asarray(codes), 6, cp)
-        for key in ("n", "sum", "nnz"):
+        for key in ("n", "sum", "sq", "integral", "nnz"):
             np.testing.assert_array_equal(cp.asnumpy(got[key]), ref[key])
         np.testing.assert_allclose(cp.asnumpy(got["m2"]), ref["m2"], rtol=1e-12, atol=1e-9)
-    a_ref, b_ref = group_moments(x[:150], codes[:150], 6, np), group_moments(x[150:], codes[150:], 6, np)
-    a, b = (group_moments(cpsp.csr_matrix(x[s]), cp.asarray(codes[s]), 6, cp) for s in (slice(0, 150), slice(150, None)))
+    halves = (slice(0, 150), slice(150, None))
+    a_ref, b_ref = (group_moments(x[s], codes[s], 6, np) for s in halves)
+    a, b = (group_moments(cpsp.csr_matrix(x[s]), cp.asarray(codes[s]), 6, cp) for s in halves)
     m_ref, m = chan_merge(a_ref, b_ref, np), chan_merge(a, b, cp)
     np.testing.assert_allclose(cp.asnumpy(m["m2"]), m_ref["m2"], rtol=1e-12, atol=1e-9)
-    mean, var = finish_moments(m["n"], m["sum"], m["m2"], cp)
-    mean_ref, var_ref = finish_moments(m_ref["n"], m_ref["sum"], m_ref["m2"], np)
-    np.testing.assert_allclose(cp.asnumpy(var), var_ref, rtol=1e-12)
+    mean, chan = finish_moments(m["n"], m["sum"], m["m2"], cp)
+    mean_ref, chan_ref = finish_moments(m_ref["n"], m_ref["sum"], m_ref["m2"], np)
+    np.testing.assert_allclose(cp.asnumpy(chan), chan_ref, rtol=1e-12)
     np.testing.assert_array_equal(cp.asnumpy(mean), mean_ref)
+    _, var = finish_moments(m["n"], m["sum"], m["m2"], cp, sq=m["sq"], integral=m["integral"])
+    _, var_ref = finish_moments(m_ref["n"], m_ref["sum"], m_ref["m2"], np, sq=m_ref["sq"], integral=m_ref["integral"])
+    np.testing.assert_array_equal(cp.asnumpy(var), var_ref)  # exact integer path: same bits on both backends
+
+
+def test_integral_flags_and_fallback_cupy_equal_numpy():
+    import cupy as cp
+    import cupyx.scipy.sparse as cpsp
+
+    x, codes = _block(3)
+    x = x.astype(np.float64)
+    x.data[codes[np.repeat(np.arange(400), np.diff(x.indptr))] == 2] += 0.25  # group 2 non-integer
+    for block, gblock in ((x, cpsp.csr_matrix(x)), (x.toarray(), cp.asarray(x.toarray()))):
+        ref = group_moments(block, codes, 6, np)
+        got = group_moments(gblock, cp.asarray(codes), 6, cp)
+        np.testing.assert_array_equal(cp.asnumpy(got["integral"]), [True, True, False, True, True, True])
+        _, var = finish_moments(got["n"], got["sum"], got["m2"], cp, sq=got["sq"], integral=got["integral"])
+        _, var_ref = finish_moments(ref["n"], ref["sum"], ref["m2"], np, sq=ref["sq"], integral=ref["integral"])
+        np.testing.assert_allclose(cp.asnumpy(var), var_ref, rtol=1e-12)
+        np.testing.assert_array_equal(cp.asnumpy(var)[[0, 1, 3, 4, 5]], var_ref[[0, 1, 3, 4, 5]])
 
 
 def test_normalize_and_weighted_sums_cupy_equal_numpy():
@@ -79,9 +102,8 @@ def test_functions_on_cupy_blocks_equal_numpy_blocks(atlas_store, levels_adata: 
     c = pseudobulk(cpu, ["cell_type", "sample"], min_cells=1, stats=ALL)
     assert isinstance(g.layers["counts"]._meta, cp.ndarray)
     (gl, gx), (cl, cx) = dask.compute((dict(g.layers), g.X), (dict(c.layers), c.X))
-    for key in ("counts", "count_nonzero", "mean"):
+    for key in ("counts", "count_nonzero", "mean", "var"):  # var of integer counts: exact path on both
         np.testing.assert_array_equal(cp.asnumpy(gl[key]), cl[key])
-    np.testing.assert_allclose(cp.asnumpy(gl["var"]), cl["var"], rtol=1e-12)
     np.testing.assert_allclose(cp.asnumpy(gx), cx, rtol=1e-6)
     for mode in ("donor", "cell"):
         bg = bootstrap_pseudobulk(gpu, ["cell_type"], n_boot=3, seed=1, resample=mode, min_cells=1)

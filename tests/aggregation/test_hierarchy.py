@@ -53,7 +53,8 @@ def test_conflicts_are_all_reported_with_cell_counts(levels_adata: ad.AnnData):
         h.validate(obs)
     assert len(err.value.conflicts) == 3
     msg = str(err.value)
-    assert f"L3 (cell_type_l3) 'B-a' -> L2 (cell_type_l2): 'B' ({n_ba - 5:,} cells), 'Mono' (3 cells), 'NK' (2 cells)" in msg
+    assert (f"L3 (cell_type_l3) 'B-a' -> L2 (cell_type_l2): 'B' ({n_ba - 5:,} cells), 'Mono' (3 cells), "
+            "'NK' (2 cells)") in msg
     # excluding the offending labels resolves it
     clean = CellTypeHierarchy.detect(obs, exclude={"L3": ["B-a"], "L2": ["T", "Mono"]})
     assert [c.fine_type for c in clean.check(obs)] == []
@@ -79,8 +80,10 @@ def test_mapping_tables_csv_and_toml(tmp_path: Path, levels_adata: ad.AnnData):
     (c,) = [c for c in ht.check(wrong) if c.fine_type.startswith("NK-a")]
     assert c.table == "NK" and c.coarse == {"T": int((wrong["cell_type_l3"] == "NK-a").sum())}
     bad = tmp_path / "bad.csv"
-    pd.DataFrame({"L1": ["Lymphoid", "Myeloid", "Lymphoid", "Myeloid"], "L2": ["T", "T", "B", "B"]}).to_csv(bad, index=False)
-    with pytest.raises(HierarchyConflictError, match=r"(?s)'B' -> L1: 'Lymphoid' \(1 rows\), 'Myeloid' \(1 rows\).*'T' ->"):
+    pd.DataFrame({"L1": ["Lymphoid", "Myeloid", "Lymphoid", "Myeloid"],
+                  "L2": ["T", "T", "B", "B"]}).to_csv(bad, index=False)
+    with pytest.raises(HierarchyConflictError,
+                       match=r"(?s)'B' -> L1: 'Lymphoid' \(1 rows\), 'Myeloid' \(1 rows\).*'T' ->"):
         CellTypeHierarchy.from_table(bad)
     partial = tmp_path / "partial.csv"
     pd.DataFrame([r for r in rows if r[1] != "NK"], columns=["L1", "L2", "L3"]).to_csv(partial, index=False)

@@ -42,7 +42,8 @@ def test_sums_match_scanpy_and_group_sizes_match_pandas(tmp_path: Path, counts_h
     np.testing.assert_array_equal(out.obs["n_cells"].to_numpy(), sizes.loc[out.obs_names].to_numpy())
     # carried per-sample columns agree with the cells
     first = counts_adata.obs.groupby("sample", observed=True)["disease"].first()
-    assert (out.obs["disease"].astype(str).to_numpy() == first.loc[out.obs["sample"].astype(str)].astype(str).to_numpy()).all()
+    expected = first.loc[out.obs["sample"].astype(str)].astype(str).to_numpy()
+    assert (out.obs["disease"].astype(str).to_numpy() == expected).all()
     # X = log2(CP1e5 + 1)
     c = out.layers["counts"]
     np.testing.assert_allclose(out.X, np.log2(c / c.sum(1, keepdims=True) * 1e5 + 1), rtol=1e-6)
