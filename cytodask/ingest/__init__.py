@@ -10,7 +10,8 @@ from cytodask.ingest.sources import SUPPORTED, open_source
 
 __all__ = [
     "Atlas", "ConvertStage", "DataSource", "LocalH5ADSource", "Schema",
-    "SUPPORTED", "check_counts", "convert", "detect_symbol_column", "open_atlas", "open_source",
+    "SUPPORTED", "CellxgeneCensusSource", "LoomSource", "RemoteH5ADSource", "TenXSource",
+    "check_counts", "convert", "detect_symbol_column", "open_atlas", "open_source",
 ]
 
 

@@ -143,7 +143,7 @@ class Atlas:
         return x
 
     @property
-    def X(self) -> da.Array:  # noqa: N802 (AnnData naming)
+    def X(self) -> da.Array:
         """Lazy X with SciPy CSR blocks."""
         return self.to_dask("numpy")
 

@@ -181,3 +181,39 @@ def test_kill9_cli_convert_resumes_identically(tmp_path: Path):
     assert f"{30 - done} blocks written" in res.stdout
     assert _store_bytes(store) == _store_bytes(ref)
     assert "already up to date" in cytodask("convert", str(src), str(store), "--block-cells", "100", "-q").stdout
+
+
+def test_open_source_and_cli_every_local_format(tmp_path: Path):
+    """A 10x directory, a 10x .h5 (also under another name), a .loom and a CSC .h5ad: same store contents."""
+    import loompy
+
+    from cytodask.ingest import LoomSource, TenXSource
+    from tests.ingest.test_tenx import write_h5, write_mtx_dir
+
+    a = make_counts_adata(120, 40, seed=9)
+    a.X = a.X.astype(np.int32)
+    barcodes = [f"BC{i}" for i in range(a.n_obs)]
+    inputs = {
+        "10x-dir": write_mtx_dir(tmp_path / "mtx", a.X, barcodes),
+        "10x-h5": write_h5(tmp_path / "filtered_feature_bc_matrix.h5", a.X, barcodes),
+        "10x-odd": write_h5(tmp_path / "cellranger.out", a.X, barcodes),
+    }
+    loom = tmp_path / "a.loom"
+    loompy.create(str(loom), a.X.T.toarray(), {"Gene": np.array(a.var_names)}, {"CellID": np.array(barcodes)})
+    inputs["loom"] = loom
+    csc = a.copy()
+    csc.X = sp.csc_matrix(csc.X)
+    csc.write_h5ad(tmp_path / "csc.h5ad")
+    inputs["csc"] = tmp_path / "csc.h5ad"
+    kinds = {"10x-dir": TenXSource, "10x-h5": TenXSource, "10x-odd": TenXSource, "loom": LoomSource,
+             "csc": LocalH5ADSource}
+    for name, path in inputs.items():
+        assert isinstance(open_source(path), kinds[name]), name
+        store = tmp_path / f"{name}.zarr"
+        res = cytodask("convert", str(path), str(store), "--block-cells", "50", "-q")
+        assert res.returncode == 0, (name, res.stderr)
+        genes = 35 if name.startswith("10x") else 40  # 10x: Gene Expression features only (5 antibody capture)
+        assert f"120 cells × {genes} genes" in res.stdout, name
+        assert (open_atlas(store).X.compute() != a.X[:, :genes]).nnz == 0, name
+    with pytest.raises(ValueError, match="10x matrices have no layers"):
+        open_source(inputs["10x-dir"], layer="counts")
