@@ -44,6 +44,7 @@ from types import ModuleType
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from .preprocess import sparse_column_moments
 
@@ -350,7 +351,7 @@ def _ordered_map(fn: Any, items: Any, threads: int) -> Iterator[Any]:
     if threads <= 1:
         yield from map(fn, items)
         return
-    with ThreadPoolExecutor(threads) as pool:
+    with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(threads) as pool:
         pending: deque[Any] = deque()
         for item in items:
             pending.append(pool.submit(fn, item))

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from cytodask.core.backend import array_module, check_threads, to_numpy
 
@@ -151,7 +152,8 @@ def tile(kernel: Callable[..., Any], a: Any, b: Any, *, z: Any = None, threads: 
         out[i : i + step_a, j : j + step] = kernel(a[i : i + step_a], b[j : j + step], z=z, xp=xp, **options)
 
     if parallel and len(jobs) > 1:
-        with ThreadPoolExecutor(min(threads, len(jobs))) as pool:
+        # one BLAS thread per block: BLAS's own threads would compete with (and spin against) the pool's
+        with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(min(threads, len(jobs))) as pool:
             list(pool.map(one, jobs))
     else:
         for ij in jobs:
