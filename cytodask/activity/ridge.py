@@ -37,14 +37,13 @@ R SecAct: https://github.com/data2intelligence/SecAct; secactpy 0.3.1 (MIT).
 from __future__ import annotations
 
 import importlib
-from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
-from threadpoolctl import threadpool_limits
+
+from cytodask.core.backend import ordered_map
 
 from .preprocess import sparse_column_moments
 
@@ -324,7 +323,7 @@ def ridge_sparse(
         raw = raw.reshape(cells, b, k).transpose(1, 2, 0)
         return standardise(raw, xp.einsum("nbk,n->bk", stacked, g))
 
-    return permutation_stats(beta, _ordered_map(one, range(0, n_rand, bs), threads if xp is np else 1), n_rand,
+    return permutation_stats(beta, ordered_map(one, range(0, n_rand, bs), threads if xp is np else 1), n_rand,
                              xp=xp)
 
 
@@ -339,23 +338,3 @@ def _gene_parts(block: Any, dense_bytes: int, xp: ModuleType) -> list[tuple[int,
     if count == 1:
         return [(0, n, block)]
     return [(int(a), int(b), block[:, a:b]) for a, b in zip(edges[:-1], edges[1:], strict=True)]
-
-
-def _ordered_map(fn: Any, items: Any, threads: int) -> Iterator[Any]:
-    """``map(fn, items)`` in order, computed on ``threads`` threads with a bounded look-ahead.
-
-    The permutation batches are independent and consumed in order, so the
-    accumulated statistics do not depend on ``threads``. SciPy's sparse
-    products and NumPy's gathers release the GIL.
-    """
-    if threads <= 1:
-        yield from map(fn, items)
-        return
-    with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(threads) as pool:
-        pending: deque[Any] = deque()
-        for item in items:
-            pending.append(pool.submit(fn, item))
-            if len(pending) >= 2 * threads:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()

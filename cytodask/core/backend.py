@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import importlib
 import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from types import ModuleType
 from typing import Any, Literal
 
@@ -110,3 +112,30 @@ def check_threads(threads: int | None) -> int:
     if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
         raise ValueError(f"threads={threads!r}: give a positive number of threads, or None for all cores")
     return int(threads)
+
+
+def ordered_map(fn: Callable[[Any], Any], items: Iterable[Any], threads: int) -> Iterator[Any]:
+    """``map(fn, items)`` in order, computed on ``threads`` threads with a bounded look-ahead.
+
+    The shared mechanism of cytodask's CPU thread pools (correlation tiles,
+    statistics row blocks, permutation batches): items are independent and
+    their results are consumed in order, so nothing depends on ``threads``.
+    The kernels' sorts, ufuncs, matrix products and SciPy sparse products
+    release the GIL; BLAS runs one thread per pool thread (threadpoolctl), as
+    its own threads would compete with the pool's.
+    """
+    if threads <= 1:
+        yield from map(fn, items)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(threads) as pool:
+        pending: deque[Any] = deque()
+        for item in items:
+            pending.append(pool.submit(fn, item))
+            if len(pending) >= 2 * threads:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()

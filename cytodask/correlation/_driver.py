@@ -10,16 +10,14 @@ the driver tiles the kernel over blocks of features and packages the result.
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from threadpoolctl import threadpool_limits
 
-from cytodask.core.backend import array_module, check_threads, to_numpy
+from cytodask.core.backend import array_module, check_threads, ordered_map, to_numpy
 
 BLOCK_ELEMENTS = 1 << 22  # features × samples per operand block
 MAX_BLOCK_FEATURES = 2048  # bounds the fa × fb intermediates of a block
@@ -151,13 +149,8 @@ def tile(kernel: Callable[..., Any], a: Any, b: Any, *, z: Any = None, threads: 
         i, j = ij
         out[i : i + step_a, j : j + step] = kernel(a[i : i + step_a], b[j : j + step], z=z, xp=xp, **options)
 
-    if parallel and len(jobs) > 1:
-        # one BLAS thread per block: BLAS's own threads would compete with (and spin against) the pool's
-        with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(min(threads, len(jobs))) as pool:
-            list(pool.map(one, jobs))
-    else:
-        for ij in jobs:
-            one(ij)
+    for _ in ordered_map(one, jobs, min(threads, len(jobs)) if parallel else 1):
+        pass
     return out
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cytodask.core.backend import array_module, to_numpy
+from cytodask.core.backend import array_module, check_threads, ordered_map, to_numpy
 
 ROW_BLOCK_ELEMENTS = 1 << 18  # samples × features per kernel call: temporaries stay in cache and reused heap
 
@@ -121,14 +121,23 @@ def prepare(x: Any, y: Any, *, axis: int = -1, paired: bool = False) -> Prepared
     return prep
 
 
-def map_row_blocks(kernel: Callable[..., Any], x: Any, y: Any, *, n_out: int, **options: Any) -> Any:
-    """Apply ``kernel`` to blocks of rows of ``x`` and ``y``; stack the ``(rows × n_out)`` outputs."""
+def map_row_blocks(kernel: Callable[..., Any], x: Any, y: Any, *, n_out: int, threads: int = 1,
+                   **options: Any) -> Any:
+    """Apply ``kernel`` to blocks of rows of ``x`` and ``y``; stack the ``(rows × n_out)`` outputs.
+
+    NumPy blocks run on ``threads`` threads (:func:`~cytodask.core.backend.ordered_map`);
+    each block writes its own rows, so the result does not depend on ``threads``.
+    """
     xp = array_module(x)
     rows = x.shape[0]
     step = max(1, ROW_BLOCK_ELEMENTS // max(1, x.shape[1] + y.shape[1]))
     out = xp.empty((rows, n_out), dtype=xp.float64)
-    for start in range(0, rows, step):  # blocks of features: bounded temporaries
+
+    def one(start: int) -> None:  # blocks of features: bounded temporaries
         out[start : start + step] = kernel(x[start : start + step], y[start : start + step], xp=xp, **options)
+
+    for _ in ordered_map(one, range(0, rows, step), threads if xp is np else 1):
+        pass
     return out
 
 
@@ -142,11 +151,17 @@ def reason_strings(code: Any, min_n: int) -> np.ndarray:
 
 
 def run(
-    kernel: Callable[..., Any], prep: Prepared, names: Sequence[str], *, min_n: int, **options: Any
+    kernel: Callable[..., Any], prep: Prepared, names: Sequence[str], *, min_n: int, threads: int | None = None,
+    **options: Any
 ) -> StatResult | pd.DataFrame:
-    """Run ``kernel`` over ``prep`` and package its columns ``names`` (``code`` becomes ``reason``)."""
+    """Run ``kernel`` over ``prep`` and package its columns ``names`` (``code`` becomes ``reason``).
+
+    Array input runs on ``threads`` threads (default: all available cores);
+    Dask input one thread per task.
+    """
     n_out = len(names)
-    fn = partial(map_row_blocks, kernel, n_out=n_out, min_n=min_n, **options)
+    n_threads = 1 if prep.kind == "dask" else check_threads(threads)
+    fn = partial(map_row_blocks, kernel, n_out=n_out, min_n=min_n, threads=n_threads, **options)
     if prep.kind == "dask":
         import dask.array as da
 

@@ -67,7 +67,9 @@ def effects_block(x: Any, y: Any, *, xp: ModuleType, min_n: int = 3) -> Any:
     return xp.stack([m1 - m2, med1, med2, med1 - med2, d, g, n1, n2, code], axis=1)
 
 
-def effect_sizes(x: Any, y: Any, *, axis: int = -1, min_n: int = 3) -> _driver.StatResult | pd.DataFrame:
+def effect_sizes(
+    x: Any, y: Any, *, axis: int = -1, min_n: int = 3, threads: int | None = None
+) -> _driver.StatResult | pd.DataFrame:
     """Effect sizes of group ``x`` vs group ``y`` per feature.
 
     Parameters
@@ -79,6 +81,9 @@ def effect_sizes(x: Any, y: Any, *, axis: int = -1, min_n: int = 3) -> _driver.S
         Axis of the samples (default last).
     min_n
         Cohen's d and Hedges' g need this many non-NaN values per group.
+    threads
+        Threads for NumPy input (default: all available cores); results do not
+        depend on it. Dask input is spread by the Dask scheduler.
 
     Returns
     -------
@@ -89,7 +94,7 @@ def effect_sizes(x: Any, y: Any, *, axis: int = -1, min_n: int = 3) -> _driver.S
     """
     min_n = _driver.check_min_n(min_n)
     prep = _driver.prepare(x, y, axis=axis)
-    return _driver.run(effects_block, prep, EFFECT_OUTPUTS, min_n=min_n)
+    return _driver.run(effects_block, prep, EFFECT_OUTPUTS, min_n=min_n, threads=threads)
 
 
 def _one(name: str, x: Any, y: Any, axis: int, min_n: int) -> Any:

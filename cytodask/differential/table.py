@@ -8,7 +8,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from cytodask.core.backend import Backend, resolve_backend, to_device, to_numpy
+from cytodask.core.backend import Backend, check_threads, resolve_backend, to_device, to_numpy
 from cytodask.differential._driver import check_min_n, map_row_blocks, reason_strings
 from cytodask.differential.effects import effects_block
 from cytodask.differential.fdr import fdr_bh
@@ -44,7 +44,7 @@ def _padded(values: np.ndarray, stratum: np.ndarray, n_strata: int) -> np.ndarra
     """Samples × features of one group → strata × features × max-samples, NaN-padded."""
     pos = pd.Series(stratum).groupby(stratum).cumcount().to_numpy()
     width = int(pos.max()) + 1 if pos.size else 0
-    grid = np.full((n_strata, width, values.shape[1]), np.nan)
+    grid = np.full((n_strata, width, values.shape[1]), np.nan, dtype=values.dtype)
     grid[stratum, pos] = values
     return grid.transpose(0, 2, 1).reshape(n_strata * values.shape[1], width)
 
@@ -62,6 +62,7 @@ def differential_table(
     min_n: int = 3,
     fdr_family: FdrFamily | Sequence[str] = "stratum",
     backend: Backend = "numpy",
+    threads: int | None = None,
 ) -> pd.DataFrame:
     """Differential activity of ``group1`` vs ``group2`` within every stratum, as a tidy table.
 
@@ -91,6 +92,9 @@ def differential_table(
         the families (e.g. ``["cell_type"]``).
     backend
         Array module for the batched kernels (``"numpy"``, ``"cupy"``, ``"auto"``).
+    threads
+        Threads for the NumPy kernels (default: all available cores); results
+        do not depend on it.
 
     Returns
     -------
@@ -112,6 +116,7 @@ def differential_table(
         raise ValueError(f"test={test!r} is not one of 'wilcoxon', 'welch', 'student' ('ttest' = 'welch')")
     test = "welch" if test == "ttest" else test
     min_n = check_min_n(min_n)
+    n_threads = check_threads(threads)
     strata = [strata] if isinstance(strata, str) else list(strata)
     _check_columns(obs, [group_col, *strata])
     missing = values.index.difference(obs.index)
@@ -132,18 +137,21 @@ def differential_table(
     in2 = (g == group2).to_numpy() if group2 is not None else (~in1 & g.notna().to_numpy())
     stratum, keys = _strata_codes(obs, strata)
     n_strata = len(keys)
-    mat = values[features].to_numpy(dtype=np.float64)
+    sub = values[features]
+    # float32 stays float32: the rank kernels sort it as 32-bit keys (t-test and effects work in float64)
+    dtype = np.float32 if all(t == np.float32 for t in sub.dtypes) else np.float64
+    mat = sub.to_numpy(dtype=dtype)
     use1, use2 = in1 & (stratum >= 0), in2 & (stratum >= 0)
     xp = resolve_backend(backend)
     x = to_device(_padded(mat[use1], stratum[use1], n_strata), xp)
     y = to_device(_padded(mat[use2], stratum[use2], n_strata), xp)
     if test == "wilcoxon":
-        res = map_row_blocks(mannwhitney_block, x, y, n_out=5, min_n=min_n)
+        res = map_row_blocks(mannwhitney_block, x, y, n_out=5, min_n=min_n, threads=n_threads)
         stat, p, code = res[:, 0], res[:, 1], res[:, 4]
     else:
-        res = map_row_blocks(ttest_block, x, y, n_out=6, min_n=min_n, kind=test)
+        res = map_row_blocks(ttest_block, x, y, n_out=6, min_n=min_n, kind=test, threads=n_threads)
         stat, p, code = res[:, 0], res[:, 1], res[:, 5]
-    eff = to_numpy(map_row_blocks(effects_block, x, y, n_out=9, min_n=min_n))
+    eff = to_numpy(map_row_blocks(effects_block, x, y, n_out=9, min_n=min_n, threads=n_threads))
     stat, p, code = (np.asarray(to_numpy(a)) for a in (stat, p, code))
     n_feat = len(features)
     out = keys.loc[np.repeat(np.arange(n_strata), n_feat)].reset_index(drop=True)

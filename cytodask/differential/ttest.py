@@ -71,7 +71,7 @@ def ttest_block(x: Any, y: Any, *, xp: ModuleType, kind: TTestKind = "welch", mi
 
 
 def ttest(
-    x: Any, y: Any, kind: TTestKind = "welch", *, axis: int = -1, min_n: int = 3
+    x: Any, y: Any, kind: TTestKind = "welch", *, axis: int = -1, min_n: int = 3, threads: int | None = None
 ) -> _driver.StatResult | pd.DataFrame:
     """Two-sided t-test per feature: Welch (default), Student or paired.
 
@@ -88,6 +88,9 @@ def ttest(
         Axis of the samples (default last).
     min_n
         Fewer non-NaN values (pairs) than this give NaN and a reason.
+    threads
+        Threads for NumPy input (default: all available cores); results do not
+        depend on it. Dask input is spread by the Dask scheduler.
 
     Returns
     -------
@@ -104,4 +107,4 @@ def ttest(
         raise ValueError(f"kind={kind!r} is not one of 'welch', 'student', 'paired'")
     min_n = _driver.check_min_n(min_n)
     prep = _driver.prepare(x, y, axis=axis, paired=kind == "paired")
-    return _driver.run(ttest_block, prep, TTEST_OUTPUTS, min_n=min_n, kind=kind)
+    return _driver.run(ttest_block, prep, TTEST_OUTPUTS, min_n=min_n, kind=kind, threads=threads)

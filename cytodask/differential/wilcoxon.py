@@ -97,7 +97,9 @@ def signed_rank_block(x: Any, y: Any, *, xp: ModuleType, min_n: int = 3) -> Any:
     return xp.stack([stat, p, n_pairs, n_pairs, code], axis=1)
 
 
-def wilcoxon(x: Any, y: Any, *, axis: int = -1, min_n: int = 3) -> _driver.StatResult | pd.DataFrame:
+def wilcoxon(
+    x: Any, y: Any, *, axis: int = -1, min_n: int = 3, threads: int | None = None
+) -> _driver.StatResult | pd.DataFrame:
     """Two-sided Wilcoxon rank-sum (Mann–Whitney U) test per feature.
 
     Parameters
@@ -111,6 +113,9 @@ def wilcoxon(x: Any, y: Any, *, axis: int = -1, min_n: int = 3) -> _driver.StatR
         Axis of the samples (default last).
     min_n
         Groups with fewer non-NaN values give NaN and a reason (``"n_g1<3"``).
+    threads
+        Threads for NumPy input (default: all available cores); results do not
+        depend on it. Dask input is spread by the Dask scheduler.
 
     Returns
     -------
@@ -128,10 +133,12 @@ def wilcoxon(x: Any, y: Any, *, axis: int = -1, min_n: int = 3) -> _driver.StatR
     """
     min_n = _driver.check_min_n(min_n)
     prep = _driver.prepare(x, y, axis=axis)
-    return _driver.run(mannwhitney_block, prep, RANKSUM_OUTPUTS, min_n=min_n)
+    return _driver.run(mannwhitney_block, prep, RANKSUM_OUTPUTS, min_n=min_n, threads=threads)
 
 
-def wilcoxon_paired(x: Any, y: Any, *, axis: int = -1, min_n: int = 3) -> _driver.StatResult | pd.DataFrame:
+def wilcoxon_paired(
+    x: Any, y: Any, *, axis: int = -1, min_n: int = 3, threads: int | None = None
+) -> _driver.StatResult | pd.DataFrame:
     """Two-sided Wilcoxon signed-rank test of paired samples per feature.
 
     Parameters
@@ -143,6 +150,9 @@ def wilcoxon_paired(x: Any, y: Any, *, axis: int = -1, min_n: int = 3) -> _drive
         Axis of the samples (default last).
     min_n
         Features with fewer complete pairs give NaN and reason ``"n_pairs<3"``.
+    threads
+        Threads for NumPy input (default: all available cores); results do not
+        depend on it. Dask input is spread by the Dask scheduler.
 
     Returns
     -------
@@ -162,4 +172,4 @@ def wilcoxon_paired(x: Any, y: Any, *, axis: int = -1, min_n: int = 3) -> _drive
     """
     min_n = _driver.check_min_n(min_n)
     prep = _driver.prepare(x, y, axis=axis, paired=True)
-    return _driver.run(signed_rank_block, prep, RANKSUM_OUTPUTS, min_n=min_n)
+    return _driver.run(signed_rank_block, prep, RANKSUM_OUTPUTS, min_n=min_n, threads=threads)

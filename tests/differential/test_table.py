@@ -108,3 +108,32 @@ def test_errors_name_the_fix():
         differential_table(values, obs, group_col="disease", group1="covid", test="paired")
     with pytest.raises(TypeError, match="DataFrames"):
         differential_table(values.to_numpy(), obs, group_col="disease", group1="covid")
+
+
+def test_threads_and_float32_keep_results():
+    """Row blocks on a thread pool give the same table; float32 input equals its float64 copy."""
+    import cytodask.differential._driver as drv
+    from cytodask.differential import ttest, wilcoxon
+
+    rng = np.random.default_rng(11)
+    n = 600
+    values = pd.DataFrame(rng.standard_normal((n, 40)).astype(np.float32), columns=[f"f{i}" for i in range(40)])
+    values.iloc[::7, 3] = np.nan
+    obs = pd.DataFrame({"g": rng.choice(["a", "b"], n), "s": rng.choice(["x", "y", "z"], n)}, index=values.index)
+    old = drv.ROW_BLOCK_ELEMENTS
+    drv.ROW_BLOCK_ELEMENTS = 2000  # many row blocks
+    try:
+        one = differential_table(values, obs, group_col="g", group1="a", group2="b", strata=["s"], threads=1)
+        many = differential_table(values, obs, group_col="g", group1="a", group2="b", strata=["s"], threads=3)
+        f64 = differential_table(values.astype(np.float64), obs, group_col="g", group1="a", group2="b",
+                                 strata=["s"], threads=2)
+        x, y = rng.standard_normal((50, 30)), rng.standard_normal((50, 25))
+        for fn in (wilcoxon, ttest):
+            a, b = fn(x, y, threads=1), fn(x, y, threads=3)
+            np.testing.assert_array_equal(a.pvalue, b.pvalue)
+    finally:
+        drv.ROW_BLOCK_ELEMENTS = old
+    pd.testing.assert_frame_equal(one, many)
+    pd.testing.assert_frame_equal(one, f64)  # float32 values are exact in float64: same ranks, same table
+    with pytest.raises(ValueError, match="threads=0"):
+        differential_table(values, obs, group_col="g", group1="a", group2="b", threads=0)
