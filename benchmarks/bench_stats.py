@@ -63,7 +63,8 @@ def bench_wilcoxon(features: int, columns: int, repeats: int) -> list[dict[str, 
     x, y = data[:, : columns // 2], data[:, columns // 2 :]
     wilcoxon(x[:8], y[:8])  # warm-up
     ss.mannwhitneyu(x[:8], y[:8], axis=1, method="asymptotic")
-    ours_s, ours = _best(lambda: wilcoxon(x, y), repeats)
+    ours_s, ours = _best(lambda: wilcoxon(x, y, threads=1), repeats)
+    pool_s, _ = _best(lambda: wilcoxon(x, y), repeats)
     chunk = max(1, features // (4 * (os.cpu_count() or 1)))
     xd, yd = da.from_array(x, chunks=(chunk, -1)), da.from_array(y, chunks=(chunk, -1))
     with dask.config.set(scheduler="threads"):
@@ -80,6 +81,7 @@ def bench_wilcoxon(features: int, columns: int, repeats: int) -> list[dict[str, 
     ref_name = "scipy.stats.mannwhitneyu(axis=1, asymptotic)"
     return [
         _row("differential", task + ", NumPy 1 thread", ours_s, ref_name, ref_s, **dev),
+        _row("differential", task + f", NumPy, thread pool ({os.cpu_count()} cores)", pool_s, ref_name, ref_s),
         _row("differential", task + f", Dask threads ({os.cpu_count()} cores)", dask_s, ref_name, ref_s),
     ]
 
