@@ -5,7 +5,7 @@
     STORE/zarr.json            encoding-type "anndata"; attrs["cytodask"] = block layout
     STORE/obs, STORE/var       AnnData dataframes (categoricals kept)
     STORE/X/indptr             int64 (n_obs + 1,), chunks of `block_cells` cells
-    STORE/X/data, X/indices    (nnz,), chunks of `chunk_nnz` values ≈ one block's non-zeros
+    STORE/X/data, X/indices    (nnz,), chunks of `chunk_nnz` values (≤ 2**20, see convert.CHUNK_NNZ_MAX)
 
 Block ``b`` is cells ``[b·B, (b+1)·B)``: its indptr lies in exactly one
 indptr chunk and its values in the ≈1–2 data chunks starting at

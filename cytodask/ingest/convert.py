@@ -27,6 +27,13 @@ from cytodask.ingest.atlas import ATTR, create_store
 from cytodask.ingest.base import COUNT_MODES, DataSource, check_counts, detect_symbol_column
 
 
+# Values per Zarr chunk of X/data and X/indices: small enough that a block's write rewrites at most
+# two partial chunks of this size and that zarr compresses a block's chunks concurrently, large
+# enough to keep the chunk count (files) modest. Measured: 64 MB chunks (one per block) made the
+# partial-chunk rewrites and single-threaded compression dominate conversion.
+CHUNK_NNZ_MAX = 1 << 20
+
+
 class ConvertStage(Stage):
     """Source → atlas store (AnnData Zarr, CSR X chunked by blocks of cells).
 
@@ -78,7 +85,7 @@ class ConvertStage(Stage):
                 per_block = first.nnz
             else:
                 per_block = math.ceil(nnz / n_blocks)
-            chunk_nnz = int(min(max(per_block, 4096), 2**26))
+            chunk_nnz = int(min(max(per_block, 4096), CHUNK_NNZ_MAX))
             var = self.source.var()
             dup = var.index[var.index.duplicated()].unique()
             if len(dup):
