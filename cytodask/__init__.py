@@ -4,7 +4,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from cytodask.core.config import Config  # noqa: E402
+from cytodask.core.config import Config
 
 __all__ = ["Config", "Pipeline", "__version__"]
 

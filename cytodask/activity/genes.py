@@ -96,7 +96,7 @@ def resolve_symbols(
     if var is None or symbol_column not in var.columns:
         raise ValueError(f"symbol_column={symbol_column!r} is not a column of var.")
     symbols = var[symbol_column].astype(object).to_numpy()
-    out = [str(s) if isinstance(s, str) and s else n for s, n in zip(symbols, names)]
+    out = [str(s) if isinstance(s, str) and s else n for s, n in zip(symbols, names, strict=False)]
     return pd.Index(out)
 
 
@@ -105,7 +105,7 @@ def alias_table() -> dict[str, str]:
     """NCBI alias -> official symbol (human; identity pairs omitted)."""
     with resources.as_file(resources.files(__package__) / "data" / "alias2symbol.tsv.gz") as path:
         df = pd.read_csv(path, sep="\t", comment="#", dtype=str, keep_default_na=False, na_filter=False)
-    return dict(zip(df["alias"], df["symbol"]))
+    return dict(zip(df["alias"], df["symbol"], strict=False))
 
 
 def match_genes(

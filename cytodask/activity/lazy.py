@@ -19,8 +19,14 @@ import dask.array as da
 import numpy as np
 import pandas as pd
 
-from cytodask.activity.infer import ActivityResult, InputKind, Method, activity_block, gene_mean_partial
-from cytodask.activity.infer import prepare_signature
+from cytodask.activity.infer import (
+    ActivityResult,
+    InputKind,
+    Method,
+    activity_block,
+    gene_mean_partial,
+    prepare_signature,
+)
 from cytodask.activity.rng import RNGName, permutation_table
 from cytodask.activity.signatures import SignatureLike
 
@@ -76,7 +82,8 @@ class LazyActivity:
     def compute(self, **kwargs: Any) -> ActivityResult:
         """Compute everything in one pass; returns the in-memory :class:`ActivityResult`."""
         values = dask.compute(self.beta, self.se, self.zscore, self.pvalue, self.empty, **kwargs)
-        frames = {k: pd.DataFrame(v.T, index=self.signatures, columns=self.samples) for k, v in zip(_KEYS, values)}
+        frames = {k: pd.DataFrame(v.T, index=self.signatures, columns=self.samples)
+                  for k, v in zip(_KEYS, values, strict=False)}
         return ActivityResult(**frames, coverage=self.coverage,
                               empty=pd.Series(values[4].astype(bool), index=self.samples, name="empty"),
                               genes=self.genes, params=self.params)

@@ -21,12 +21,11 @@ import zipfile
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 import pandas as pd
 
-SignatureLike = Union[str, os.PathLike, pd.DataFrame]
+SignatureLike = str | os.PathLike | pd.DataFrame
 log = logging.getLogger(__name__)
 
 BUILTIN = ("CytoSig", "SecAct")
@@ -232,7 +231,7 @@ def group_signatures(signature: pd.DataFrame, threshold: float = 0.9) -> tuple[p
     dist = squareform((dist + dist.T) / 2.0, checks=False)
     labels = fcluster(linkage(dist, method="complete"), t=1.0 - threshold, criterion="distance")
     members: dict[int, list[str]] = {}
-    for name, lab in zip(names, labels):
+    for name, lab in zip(names, labels, strict=False):
         members.setdefault(int(lab), []).append(name)
     columns, groups = {}, {}
     for group in members.values():  # dict order = first-member order

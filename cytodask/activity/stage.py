@@ -24,8 +24,8 @@ import pandas as pd
 import scipy.sparse as sp
 import zarr
 
-from cytodask.activity.infer import InputKind, Method, activity_block, gene_mean_partial, prepare_signature
 from cytodask.activity.genes import resolve_symbols
+from cytodask.activity.infer import InputKind, Method, activity_block, gene_mean_partial, prepare_signature
 from cytodask.activity.rng import RNGName, permutation_table
 from cytodask.core.anndata_zarr import dense_array, layers_group, write_frame_parts
 from cytodask.core.atomic import atomic_write_bytes
@@ -146,7 +146,8 @@ class ActivityStage(Stage):
         arr = root["X"] if self.layer == "X" else root["layers"][self.layer]
         n_rows = int(arr.attrs["shape"][0]) if isinstance(arr, zarr.Group) else int(arr.shape[0])
         layout = dict(root.attrs.get("cytodask", {}))
-        rows_per_block = int(layout.get("block_cells", self.block_rows)) if isinstance(arr, zarr.Group) else self.block_rows
+        rows_per_block = (int(layout.get("block_cells", self.block_rows)) if isinstance(arr, zarr.Group)
+                          else self.block_rows)
         var = anndata.io.read_elem(root["var"])
         genes = resolve_symbols(var.index, var).tolist()  # Ensembl-indexed var → its symbol column
         prepared = prepare_signature(self.signature, genes, lam=self.lam, group=self.group,
@@ -158,7 +159,8 @@ class ActivityStage(Stage):
         seed = ctx.config.seed if self.seed is None else self.seed
         perm = (permutation_table(prepared.match.n_genes, n_rand, seed, self.rng)
                 if self.method == "permutation" else None)
-        return {"src": str(src), "n_rows": n_rows, "rows_per_block": rows_per_block, "prepared": prepared, "colmap": colmap,
+        return {"src": str(src), "n_rows": n_rows, "rows_per_block": rows_per_block, "prepared": prepared,
+                "colmap": colmap,
                 "genes": prepared.match.expr_idx, "perm": perm, "n_rand": n_rand, "seed": seed}
 
     def plan(self, ctx: StageContext) -> int:
@@ -207,7 +209,8 @@ class ActivityStage(Stage):
             b = min(s["n_rows"], a + s["rows_per_block"])
             out.append(task(ctx.state, ctx.fingerprint, i, s["src"], self.layer, a, b, shared["genes"],
                             shared["T"], shared["colmap"], gene_mean, self.input_kind, self.scale,
-                            self.method, shared["perm"], self.backend, dask_key_name=f"activity-{ctx.name}-{i}-{ctx.fingerprint[:8]}"))
+                            self.method, shared["perm"], self.backend,
+                            dask_key_name=f"activity-{ctx.name}-{i}-{ctx.fingerprint[:8]}"))
         return out
 
     def finalize(self, ctx: StageContext) -> dict[str, Any]:

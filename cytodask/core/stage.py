@@ -150,7 +150,7 @@ class Stage(abc.ABC):
         """Merge after all blocks are done; idempotent. Returns a summary for the manifest."""
         return {}
 
-    def cleanup(self, ctx: StageContext) -> None:
+    def cleanup(self, ctx: StageContext) -> None:  # noqa: B027 (an optional hook, a no-op by default)
         """Drop intermediates once the stage is complete (also called on skipped stages)."""
 
     def describe(self) -> str:

@@ -35,7 +35,7 @@ _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]*$")
 
 
 def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
 class StageState:
@@ -73,7 +73,8 @@ class StageState:
         is already complete with this fingerprint (nothing to do).
         """
         m = self.manifest()
-        if m is not None and m.get("fingerprint") == fingerprint and (self.path.exists() or m.get("state") != "complete"):
+        same = m is not None and m.get("fingerprint") == fingerprint
+        if same and (self.path.exists() or m.get("state") != "complete"):
             return m.get("state") == "complete"
         self.reset()
         self.blocks_dir.mkdir(parents=True, exist_ok=True)

@@ -450,7 +450,7 @@ def _vstack(parts: list[sp.csr_matrix], n_genes: int) -> sp.csr_matrix:
     if len(parts) == 1:
         return parts[0]
     nnz = np.cumsum([0] + [p.nnz for p in parts])
-    offsets = [p.indptr[1:].astype(np.int64, copy=False) + off for p, off in zip(parts, nnz[:-1])]
+    offsets = [p.indptr[1:].astype(np.int64, copy=False) + off for p, off in zip(parts, nnz[:-1], strict=False)]
     indptr = np.concatenate([np.zeros(1, np.int64), *offsets])
     data = np.concatenate([p.data for p in parts])
     indices = np.concatenate([p.indices.astype(np.int32, copy=False) for p in parts])

@@ -451,7 +451,7 @@ def _figure_or_na(store: ResultStore, stage: str | None, kind: str, render: Call
         return _na(why)
     try:
         return render(data)
-    except Exception as e:  # noqa: BLE001 -- a report never fails on one figure: the reason goes in the page
+    except Exception as e:
         return _na(f"stage {stage!r}: {type(e).__name__}: {e}")
 
 

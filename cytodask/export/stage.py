@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import anndata
-import h5py
 import dask
+import h5py
 import zarr
 
 from cytodask.core.atomic import atomic_path
@@ -88,7 +88,8 @@ def stream_h5ad(src: zarr.Group, dest: Path, *, chunk_rows: int = 65_536) -> Non
             else [("X", src["X"])]
         for name, arr in arrays:
             rows = max(1, min(arr.shape[0], chunk_rows))
-            ds = f.create_dataset(name, shape=arr.shape, dtype=arr.dtype, chunks=(rows, arr.shape[1]) if arr.shape[0] else None)
+            chunks = (rows, arr.shape[1]) if arr.shape[0] else None
+            ds = f.create_dataset(name, shape=arr.shape, dtype=arr.dtype, chunks=chunks)
             ds.attrs["encoding-type"] = "array"
             ds.attrs["encoding-version"] = "0.2.0"
             for a in range(0, arr.shape[0], rows):

@@ -26,7 +26,6 @@ from cytodask.core.store import ResultStore, StageState, fsync_zarr_region
 from cytodask.ingest.atlas import ATTR, create_store
 from cytodask.ingest.base import COUNT_MODES, DataSource, check_counts, detect_symbol_column
 
-
 # Values per Zarr chunk of X/data and X/indices: small enough that a block's write rewrites at most
 # two partial chunks of this size and that zarr compresses a block's chunks concurrently, large
 # enough to keep the chunk count (files) modest. Measured: 64 MB chunks (one per block) made the

@@ -107,7 +107,7 @@ def _report(root: Path, echo: Callable[[str], None] | None) -> None:
 
     try:
         path = build_report(root)
-    except Exception as e:  # noqa: BLE001 - the report is a view of the results, not a result
+    except Exception as e:
         if echo is not None:
             echo(f"run report not written: {type(e).__name__}: {e}")
         return

@@ -35,7 +35,7 @@ def test_alias_tier_resolves_renamed_genes():
     genes = ["RIGI", "IL-6", "IL6"]  # RIGI is DDX58's current symbol; IL-6 an alias of IL6
     assert match_genes(genes, SIG, min_genes=1).n_genes == 1  # exact only (R SecAct)
     m = match_genes(genes, SIG, aliases=True, min_genes=1)
-    assert dict(zip(m.genes, m.expr_idx)) == {"DDX58": 0, "IL6": 2}  # exact IL6 beats alias IL-6
+    assert dict(zip(m.genes, m.expr_idx, strict=False)) == {"DDX58": 0, "IL6": 2}  # exact IL6 beats alias IL-6
 
 
 def test_case_tier_for_mouse_symbols():
@@ -46,7 +46,7 @@ def test_case_tier_for_mouse_symbols():
 
 def test_duplicates_keep_largest_total():
     m = match_genes(["IL6", "TNF", "IL6"], SIG, totals=np.array([1.0, 5.0, 3.0]), min_genes=1)
-    assert dict(zip(m.genes, m.expr_idx)) == {"IL6": 2, "TNF": 1}
+    assert dict(zip(m.genes, m.expr_idx, strict=False)) == {"IL6": 2, "TNF": 1}
     m = match_genes(["IL6", "IL6"], SIG, min_genes=1)
     assert m.expr_idx.tolist() == [0]  # ties -> first
 

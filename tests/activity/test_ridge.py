@@ -93,7 +93,7 @@ def test_batched_permutation_equals_naive_loop(m, batch_size):
     T = projection_matrix(x, 10.0)
     table = permutation_table(60, 50, 0)
     res = ridge_permutation(T, y, table, batch_size=batch_size)
-    for got, ref in zip(res, _naive_permutation(T, y, table)):
+    for got, ref in zip(res, _naive_permutation(T, y, table), strict=False):
         np.testing.assert_allclose(got, ref, rtol=0, atol=1e-12)
 
 
@@ -132,7 +132,7 @@ def test_sparse_kernel_equals_dense_path(method):
     ref, g = _dense_reference(counts, totals, T, method, table)
     lsp = normalize_sparse(counts, totals)
     res = ridge_sparse(T, lsp, gene_mean=g, method=method, perm_table=table)
-    for got, want in zip(res, ref):
+    for got, want in zip(res, ref, strict=False):
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-10)  # folded standardisation, 1e-10
     assert sp.issparse(lsp) and lsp.nnz == counts.nnz
 
@@ -215,6 +215,6 @@ def test_cupy_matches_numpy(method):
              else ridge_permutation(Tg, y, cp.asarray(table), xp=cp))
     lsp = normalize_sparse(csp.csr_matrix(counts), cp.asarray(totals), xp=cp)
     sparse = ridge_sparse(Tg, lsp, gene_mean=cp.asarray(g), method=method, perm_table=cp.asarray(table), xp=cp)
-    for a, b, want in zip(dense, sparse, ref):
+    for a, b, want in zip(dense, sparse, ref, strict=False):
         np.testing.assert_allclose(a.get(), want, rtol=0, atol=1e-10)
         np.testing.assert_allclose(b.get(), want, rtol=0, atol=1e-10)

@@ -55,7 +55,7 @@ def assert_csr_identical(a: sp.csr_matrix, b: sp.csr_matrix) -> None:
 def test_blocks_do_not_depend_on_boundaries(small_counts: sp.csr_matrix, block: int) -> None:
     starts = [0, *range(block, SMALL.n_cells, block)] if block > 1 else [0, 1, 2, 1500]
     stops = [*starts[1:], SMALL.n_cells]
-    parts = [generate_block(SMALL, a, b) for a, b in zip(starts, stops)]
+    parts = [generate_block(SMALL, a, b) for a, b in zip(starts, stops, strict=False)]
     assert_csr_identical(sp.vstack(parts, format="csr").astype(np.int32), small_counts)
 
 

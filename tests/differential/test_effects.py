@@ -13,7 +13,7 @@ from tests.differential._data import STAT_RTOL, as_backend, compute, two_groups
 
 def _reference(x, y):
     rows = []
-    for a, b in zip(x, y):
+    for a, b in zip(x, y, strict=False):
         a, b = a[~np.isnan(a)], b[~np.isnan(b)]
         n1, n2 = a.size, b.size
         sp = np.sqrt(((n1 - 1) * a.var(ddof=1) + (n2 - 1) * b.var(ddof=1)) / (n1 + n2 - 2))

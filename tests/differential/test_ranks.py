@@ -34,7 +34,7 @@ def test_int32_keys_preserve_order_and_ties(a):
                   elements=st.sampled_from([np.nan, -1.0, 0.0, 0.5, 2.0, 3.0])))  # fmt: skip
 def test_rankdata_matches_scipy(a):
     ranks, tie = rankdata(a, np)
-    for row, r, t in zip(a, ranks, tie):
+    for row, r, t in zip(a, ranks, tie, strict=False):
         ok = ~np.isnan(row)
         np.testing.assert_array_equal(r[ok], sp_rankdata(row[ok]))
         assert np.isnan(r[~ok]).all()
