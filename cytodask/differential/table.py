@@ -41,12 +41,20 @@ def _strata_codes(obs: pd.DataFrame, strata: list[str]) -> tuple[np.ndarray, pd.
 
 
 def _padded(values: np.ndarray, stratum: np.ndarray, n_strata: int) -> np.ndarray:
-    """Samples × features of one group → strata × features × max-samples, NaN-padded."""
-    pos = pd.Series(stratum).groupby(stratum).cumcount().to_numpy()
-    width = int(pos.max()) + 1 if pos.size else 0
-    grid = np.full((n_strata, width, values.shape[1]), np.nan, dtype=values.dtype)
-    grid[stratum, pos] = values
-    return grid.transpose(0, 2, 1).reshape(n_strata * values.shape[1], width)
+    """Samples × features of one group → (strata · features) × max-samples, NaN-padded.
+
+    Samples keep their order within a stratum. Each stratum's rows are
+    transposed as one contiguous copy (a scatter into the padded grid would
+    stride through memory).
+    """
+    order = np.argsort(stratum, kind="stable")
+    bounds = np.searchsorted(stratum[order], np.arange(n_strata + 1))
+    width = int(np.diff(bounds).max()) if n_strata else 0
+    grid = np.full((n_strata, values.shape[1], width), np.nan, dtype=values.dtype)
+    for s in range(n_strata):  # strata, not features or samples
+        rows = order[bounds[s] : bounds[s + 1]]
+        grid[s, :, : rows.size] = values[rows].T
+    return grid.reshape(n_strata * values.shape[1], width)
 
 
 def differential_table(
