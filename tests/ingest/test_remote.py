@@ -285,3 +285,24 @@ def test_csc_matrix_is_read_through_a_row_spill(tmp_path: Path, site, server: _S
     assert _same(source.read_rows(1500, 2000), small.X[1500:])
     source.close()
     assert not any(tmp_path.iterdir())  # the spill is removed with the handle
+
+
+def test_cli_convert_url_and_rebuild_spec_source(tmp_path: Path, site, server: _Server):
+    """`cytodask convert http://…/counts.h5ad` (a subprocess) and a spec's [source] path URL."""
+    from cytodask.ingest import open_source
+    from cytodask.orchestration.spec import load_spec
+    from tests.e2e import cytodask
+
+    _, small, _ = site
+    url = url_of(server, "counts.h5ad")
+    assert isinstance(open_source(url), RemoteH5ADSource)
+    res = cytodask("convert", url, str(tmp_path / "u.zarr"), "--block-cells", "900", "-q")
+    assert res.returncode == 0, res.stderr
+    assert "2000 cells × 300 genes, 3 blocks written" in res.stdout
+    assert _same(ad.read_zarr(tmp_path / "u.zarr").X, small.X)
+    spec = tmp_path / "s.toml"
+    spec.write_text(f'[source]\npath = "{url}"\n\n[[stages]]\nname = "pb"\ntype = "pseudobulk"\n'
+                    'inputs = ["convert"]\nby = ["cell_type"]\n')
+    loaded = load_spec(spec)
+    assert loaded.source["path"] == url  # URLs are not resolved against the spec's folder
+    assert isinstance(loaded.make_source(), RemoteH5ADSource)
