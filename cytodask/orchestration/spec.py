@@ -160,7 +160,7 @@ class Spec:
                 _unknown(list(s), ["counts"], where)
                 try:
                     stages.append(ConvertStage(name, source, block_cells=self.config.batch_size or 10_000,
-                                               counts=str(s.get("counts", "warn"))))
+                                               counts=str(s.get("counts", "strict"))))
                 except ValueError as e:
                     raise SpecError(f"{where}: {e}") from None
                 continue

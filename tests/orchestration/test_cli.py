@@ -28,11 +28,11 @@ def test_convert_cli_and_errors(tmp_path: Path, counts_h5ad: Path, capsys):
     assert "already up to date" in capsys.readouterr().out
     assert main(["convert", str(tmp_path / "missing.h5ad"), str(tmp_path / "x.zarr")]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("cytodask: error: input file") and "does not exist" in err
+    assert err.startswith("cytodask: error: input ") and "does not exist (supported: .h5ad" in err
     bad = tmp_path / "bad.h5ad"
     bad.write_text("hello")
     assert main(["convert", str(bad), str(tmp_path / "y.zarr")]) == 1
-    assert "is not an HDF5/.h5ad file" in capsys.readouterr().err
+    assert "is not a valid HDF5 file despite its suffix" in capsys.readouterr().err
     assert main(["convert", str(counts_h5ad), str(tmp_path / "z.zarr"), "--layer", "counts"]) == 1
     assert "no layer 'counts'" in capsys.readouterr().err
 
@@ -55,7 +55,7 @@ def test_spec_errors_name_the_problem(tmp_path: Path, e2e_atlas: Path, capsys):
 
     spec.write_text(write_spec(tmp_path / "v.toml", e2e_atlas).read_text().replace(str(e2e_atlas), "/nope.h5ad"))
     assert main(["rebuild", str(spec), "-q"]) == 1
-    assert "input file /nope.h5ad does not exist" in capsys.readouterr().err
+    assert "input /nope.h5ad does not exist" in capsys.readouterr().err
 
     write_spec(spec, e2e_atlas, samples=tmp_path / "missing.csv")
     assert main(["rebuild", str(spec), "--output", str(tmp_path / "o2"), "-q"]) == 1
