@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import os
 import warnings
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,8 @@ class ConvertStage(Stage):
         self.block_cells = int(block_cells)
         self.counts = counts
         self._warned = False
+        self._pool: ThreadPoolExecutor | None = None
+        self._ahead: dict[int, Future[Any]] = {}
 
     def params(self) -> dict[str, Any]:
         return {"source": self.source.identity(), "block_cells": self.block_cells, "counts": self.counts}
@@ -104,9 +107,8 @@ class ConvertStage(Stage):
         return n_blocks
 
     def run_block(self, ctx: StageContext, index: int) -> dict[str, Any]:
-        start = index * self.block_cells
-        stop = min(self.source.shape[0], start + self.block_cells)
-        block = self.source.read_rows(start, stop)
+        start, stop = self._bounds(index)
+        block = self._read(index)
         problem = check_counts(block, where=f"{self.source.name} cells {start}..{stop}",
                                layers=getattr(self.source, "layers", None), mode=self.counts)
         if problem and not self._warned:
@@ -135,7 +137,36 @@ class ConvertStage(Stage):
             fsync_zarr_region(indptr, (slice(start + 1, stop + 1),))
         return ctx.record(index, {"cells": [start, stop], "nnz_end": end, "non_integer": bool(problem)})
 
+    def _bounds(self, index: int) -> tuple[int, int]:
+        start = index * self.block_cells
+        return start, min(self.source.shape[0], start + self.block_cells)
+
+    def _read(self, index: int) -> Any:
+        """Block ``index``, and the next block's read started in the background.
+
+        Blocks are written in order, so reading block i + 1 (source I/O,
+        decompression) overlaps writing block i (compression, store I/O).
+        At most one block is read ahead; a failed read surfaces when its
+        block is written.
+        """
+        ahead = self._ahead.pop(index, None)
+        block = ahead.result() if ahead is not None else self.source.read_rows(*self._bounds(index))
+        nxt = index + 1
+        if nxt * self.block_cells < self.source.shape[0]:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix="cytodask-read-ahead")
+            self._ahead = {nxt: self._pool.submit(self.source.read_rows, *self._bounds(nxt))}
+        return block
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.update(_pool=None, _ahead={})  # threads and futures never travel
+        return state
+
     def finalize(self, ctx: StageContext) -> dict[str, Any]:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool, self._ahead = None, {}
         root = zarr.open_group(str(ctx.path), mode="r+")
         nnz = int(root["X"]["indptr"][-1])
         info = dict(root.attrs[ATTR])
