@@ -95,6 +95,7 @@ def activity_block(
     perm_table: Any | None = None,
     batch_size: int | None = None,
     threads: int = 1,
+    normalised: Any | None = None,
     xp: ModuleType = np,
 ) -> tuple[RidgeStats, Any]:
     """Activity of one block of samples (cells x common genes, dense or CSR, on ``xp``'s device).
@@ -102,6 +103,8 @@ def activity_block(
     Normalises (``counts``: with ``totals``, library sizes over all genes),
     subtracts ``gene_mean`` (None: no centring), z-scores each sample over the
     genes and runs the ridge test. Sparse blocks stay sparse (:func:`~cytodask.activity.ridge.ridge_sparse`).
+    ``normalised``, when given, is this block already normalised (as for a
+    gene-mean pass over the same block), so it is not normalised again.
 
     Returns
     -------
@@ -114,7 +117,7 @@ def activity_block(
     if method == "permutation" and perm_table is None:
         raise ValueError("method='permutation' needs perm_table (cytodask.activity.rng.permutation_table).")
     empty = _empty(block, totals, input_kind, xp)
-    expr = _normalised(block, totals, input_kind, scale, xp)
+    expr = _normalised(block, totals, input_kind, scale, xp) if normalised is None else normalised
     if is_sparse(expr):
         stats = ridge_sparse(
             T, expr, gene_mean=gene_mean, method=method, perm_table=perm_table, batch_size=batch_size,
@@ -289,15 +292,17 @@ def infer(
     )
     block = to_device(mat[:, prep.match.expr_idx], xp)
     totals = xp.asarray(np.asarray(mat.sum(axis=1), dtype=np.float64).ravel()) if input_kind == "counts" else None
+    norm = _normalised(block, totals, input_kind, scale, xp)  # once, for the gene means and the ridge
     gene_mean = None
     if input_kind != "differential":
-        gene_mean = _gene_means(block, totals, _control_rows(control, sample_names), input_kind, scale, xp)
+        gene_mean = _gene_means(norm, ~_empty(block, totals, input_kind, xp), _control_rows(control, sample_names), xp)
     table = None
     if method == "permutation":
         table = xp.asarray(permutation_table(prep.match.n_genes, n_rand, seed, rng))
     stats, empty = activity_block(
         prep.T, block, totals=totals, gene_mean=gene_mean, input_kind=input_kind, scale=scale,
-        method=method, perm_table=table, batch_size=batch_size, threads=check_threads(threads), xp=xp,
+        method=method, perm_table=table, batch_size=batch_size, threads=check_threads(threads), normalised=norm,
+        xp=xp,
     )
     frames = {
         key: expand_groups(pd.DataFrame(to_numpy(v), index=list(prep.groups), columns=sample_names),
@@ -318,17 +323,16 @@ def infer(
     )
 
 
-def _gene_means(block: Any, totals: Any, ctrl: np.ndarray | None, input_kind: str, scale: float, xp: ModuleType) -> Any:
-    """Gene means over all (or the control) samples; None for a lone sample (nothing to centre on)."""
-    if ctrl is None and block.shape[0] == 1:
+def _gene_means(norm: Any, valid: Any, ctrl: np.ndarray | None, xp: ModuleType) -> Any:
+    """Gene means of normalised expression over the non-empty (control) samples; None for a lone sample."""
+    if ctrl is None and norm.shape[0] == 1:
         warnings.warn(
             "A single sample and no control: genes are not centred (as secactpy). Pass control= or "
             "input_kind='differential'.", UserWarning, stacklevel=3,
         )
         return None
     rows = slice(None) if ctrl is None else xp.asarray(ctrl)
-    sums, n = gene_mean_partial(block[rows], None if totals is None else totals[rows], input_kind=input_kind,
-                                scale=scale, xp=xp)
+    sums, n = gene_sum_partial(norm[rows], valid[rows], axis=0, xp=xp)
     if n == 0:
         raise ValueError("Every (control) sample is empty; there is nothing to centre the genes on.")
     return sums / n

@@ -44,6 +44,7 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 
 from cytodask.core.backend import ordered_map
+from cytodask.core.spmm import csr_matmul_accumulate
 
 from .preprocess import sparse_column_moments
 
@@ -316,10 +317,9 @@ def ridge_sparse(
         b = inv.shape[0]
         stacked = tt[inv.T]  # genes x b x k: T[:, inv p].T side by side, contiguous
         wide = stacked.reshape(n, b * k)
-        raw = None
+        raw = xp.zeros((cells, b * k), dtype=xp.float64)
         for g0, g1, part in parts:  # gene slices keep the dense operand in cache
-            r = xp.asarray(part @ wide[g0:g1])
-            raw = r if raw is None else raw + r
+            csr_matmul_accumulate(part, wide[g0:g1], raw, xp=xp)
         raw = raw.reshape(cells, b, k).transpose(1, 2, 0)
         return standardise(raw, xp.einsum("nbk,n->bk", stacked, g))
 
