@@ -53,7 +53,11 @@ def normalize_sparse(block: Any, totals: Any, *, scale: float = 1e5, xp: ModuleT
     totals = xp.asarray(totals, dtype=xp.float64)
     safe = xp.where(totals > 0, totals, 1.0)
     row_total = xp.repeat(safe, xp.diff(block.indptr).astype(xp.int64))  # each stored value's row total
-    data = xp.log2(block.data.astype(xp.float64) / row_total * scale + 1.0)
+    data = block.data.astype(xp.float64)  # a copy; the steps below work in place on it
+    data /= row_total
+    data *= scale
+    data += 1.0
+    xp.log2(data, out=data)
     return type(block)((data, block.indices.copy(), block.indptr.copy()), shape=block.shape)
 
 

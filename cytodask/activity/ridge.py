@@ -42,6 +42,8 @@ from types import ModuleType
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
+import scipy.linalg
+import scipy.special
 
 from cytodask.core.backend import ordered_map
 from cytodask.core.spmm import csr_matmul_accumulate
@@ -64,12 +66,12 @@ class RidgeStats(NamedTuple):
     pvalue: Any
 
 
-def _linalg(xp: ModuleType) -> ModuleType:
-    return importlib.import_module("scipy.linalg" if xp is np else "cupyx.scipy.linalg")
+def _linalg(xp: ModuleType) -> ModuleType:  # SciPy's imported with the module, not on the first call
+    return scipy.linalg if xp is np else importlib.import_module("cupyx.scipy.linalg")
 
 
 def _special(xp: ModuleType) -> ModuleType:
-    return importlib.import_module("scipy.special" if xp is np else "cupyx.scipy.special")
+    return scipy.special if xp is np else importlib.import_module("cupyx.scipy.special")
 
 
 def projection_matrix(x: Any, lam: float = 5e5, *, xp: ModuleType = np) -> Any:
@@ -301,7 +303,7 @@ def ridge_sparse(
     def standardise(raw: Any, tg: Any) -> Any:  # raw: (..., k, cells), tg: (..., k)
         return (raw - tg[..., None] - c[:, None] * mu[None, :]) * inv_sigma[None, :]
 
-    beta = standardise(xp.asarray(block @ tt).T, T @ g)
+    beta = standardise(xp.asarray(block @ tt).T, T @ g)  # SciPy's product: no compile on the analytic path
     if method == "analytic":
         ss_b = xp.where(const, 0.0, float(n - 1))
         return analytic_stats(T, beta, xp.zeros(cells), ss_b, n, xp=xp)

@@ -13,7 +13,7 @@ from cytodask.differential._driver import check_min_n, map_row_blocks, reason_st
 from cytodask.differential.effects import effects_block
 from cytodask.differential.fdr import fdr_bh
 from cytodask.differential.ttest import ttest_block
-from cytodask.differential.wilcoxon import mannwhitney_block
+from cytodask.differential.wilcoxon import SUMMARY_OUTPUTS, mannwhitney_summary_block
 
 TableTest = Literal["wilcoxon", "welch", "student", "ttest"]
 FdrFamily = Literal["stratum", "all"]
@@ -50,10 +50,11 @@ def _padded(values: np.ndarray, stratum: np.ndarray, n_strata: int) -> np.ndarra
     order = np.argsort(stratum, kind="stable")
     bounds = np.searchsorted(stratum[order], np.arange(n_strata + 1))
     width = int(np.diff(bounds).max()) if n_strata else 0
-    grid = np.full((n_strata, values.shape[1], width), np.nan, dtype=values.dtype)
+    grid = np.empty((n_strata, values.shape[1], width), dtype=values.dtype)
     for s in range(n_strata):  # strata, not features or samples
         rows = order[bounds[s] : bounds[s + 1]]
         grid[s, :, : rows.size] = values[rows].T
+        grid[s, :, rows.size :] = np.nan  # only the padding is filled
     return grid.reshape(n_strata * values.shape[1], width)
 
 
@@ -153,25 +154,28 @@ def differential_table(
     xp = resolve_backend(backend)
     x = to_device(_padded(mat[use1], stratum[use1], n_strata), xp)
     y = to_device(_padded(mat[use2], stratum[use2], n_strata), xp)
-    if test == "wilcoxon":
-        res = map_row_blocks(mannwhitney_block, x, y, n_out=5, min_n=min_n, threads=n_threads)
+    if test == "wilcoxon":  # one sort per group gives the rank sums and the medians
+        res = to_numpy(map_row_blocks(mannwhitney_summary_block, x, y, n_out=len(SUMMARY_OUTPUTS), min_n=min_n,
+                                      threads=n_threads))
         stat, p, code = res[:, 0], res[:, 1], res[:, 4]
+        n_g1, n_g2, diff, med1, med2 = res[:, 2], res[:, 3], res[:, 5] - res[:, 6], res[:, 7], res[:, 8]
     else:
-        res = map_row_blocks(ttest_block, x, y, n_out=6, min_n=min_n, kind=test, threads=n_threads)
+        res = to_numpy(map_row_blocks(ttest_block, x, y, n_out=6, min_n=min_n, kind=test, threads=n_threads))
         stat, p, code = res[:, 0], res[:, 1], res[:, 5]
-    eff = to_numpy(map_row_blocks(effects_block, x, y, n_out=9, min_n=min_n, threads=n_threads))
-    stat, p, code = (np.asarray(to_numpy(a)) for a in (stat, p, code))
+        eff = to_numpy(map_row_blocks(effects_block, x, y, n_out=9, min_n=min_n, threads=n_threads))
+        n_g1, n_g2, diff, med1, med2 = eff[:, 6], eff[:, 7], eff[:, 0], eff[:, 1], eff[:, 2]
+    stat, p, code = (np.asarray(a) for a in (stat, p, code))
     n_feat = len(features)
     out = keys.loc[np.repeat(np.arange(n_strata), n_feat)].reset_index(drop=True)
     out["feature"] = np.tile(np.asarray(features, dtype=object), n_strata)
     out["group1"] = group1
     out["group2"] = "rest" if group2 is None else group2
-    out["n_g1"] = eff[:, 6].astype(np.int64)
-    out["n_g2"] = eff[:, 7].astype(np.int64)
+    out["n_g1"] = n_g1.astype(np.int64)
+    out["n_g2"] = n_g2.astype(np.int64)
     out["statistic"] = stat
-    out["activity_diff"] = eff[:, 0]
-    out["median_g1"] = eff[:, 1]
-    out["median_g2"] = eff[:, 2]
+    out["activity_diff"] = diff
+    out["median_g1"] = med1
+    out["median_g2"] = med2
     out["pvalue"] = p
     if isinstance(fdr_family, str) and fdr_family == "stratum":
         out["qvalue"] = fdr_bh(p.reshape(n_strata, n_feat), axis=1).ravel()

@@ -33,22 +33,19 @@ def _nan_and_counts(a: Any, xp: ModuleType) -> tuple[Any, Any]:
     return None, xp.full(a.shape[0], float(a.shape[1]))
 
 
-def mannwhitney_block(x: Any, y: Any, *, xp: ModuleType, min_n: int = 3) -> Any:
-    """Mann–Whitney U kernel on a block: columns ``statistic, pvalue, n_g1, n_g2, code``.
-
-    ``U₁ = R₁ − n₁(n₁+1)/2`` with ``R₁`` the sum of the average ranks of ``x``
-    in the pooled sample; ``z = (max(U₁, U₂) − n₁n₂/2 − ½) / σ`` with
-    ``σ² = n₁n₂/12 · ((n+1) − Σ(t³−t) / (n(n−1)))`` and ``p = 2Φ(−z)``
-    clipped to [0, 1] (Mann & Whitney 1947; tie correction: Lehmann 1975, eq. 1.29).
-    """
+def _sorted_groups(x: Any, y: Any, xp: ModuleType) -> tuple[Any, Any, Any, Any, bool]:
+    """Rows of ``x`` and ``y`` sorted (NaN last): int32 keys when both fit in 32 bits, else values."""
     (nan_x, n1), (nan_y, n2) = _nan_and_counts(x, xp), _nan_and_counts(y, xp)
     kx, ky = int32_keys(x, xp, nan_x), int32_keys(y, xp, nan_y)
     if kx is not None and ky is not None:
         kx.sort(axis=-1)
         ky.sort(axis=-1)
-        codes, from_x = merge_sorted_keys(kx, ky, xp)
-    else:
-        codes, from_x = merge_sorted(xp.sort(x, axis=-1), xp.sort(y, axis=-1), xp)
+        return kx, ky, n1, n2, True
+    return xp.sort(x, axis=-1), xp.sort(y, axis=-1), n1, n2, False
+
+
+def _ranksum_columns(sx: Any, sy: Any, n1: Any, n2: Any, keys: bool, xp: ModuleType, min_n: int) -> list[Any]:
+    codes, from_x = merge_sorted_keys(sx, sy, xp) if keys else merge_sorted(sx, sy, xp)
     r1, tie = sorted_rank_sums(codes, from_x, (n1 + n2).astype(xp.int64), xp)
     n = n1 + n2
     u1 = r1 - n1 * (n1 + 1.0) / 2.0
@@ -59,9 +56,66 @@ def mannwhitney_block(x: Any, y: Any, *, xp: ModuleType, min_n: int = 3) -> Any:
     p = xp.clip(2.0 * special(xp, "ndtr")(-z), 0.0, 1.0)
     code = (n1 < min_n) * 1.0 + (n2 < min_n) * 2.0
     bad = (code > 0) | (n1 == 0) | (n2 == 0)
-    u1 = xp.where(bad, xp.nan, u1)
-    p = xp.where(bad, xp.nan, p)
-    return xp.stack([u1, p, n1, n2, code], axis=1)
+    return [xp.where(bad, xp.nan, u1), xp.where(bad, xp.nan, p), n1, n2, code]
+
+
+def mannwhitney_block(x: Any, y: Any, *, xp: ModuleType, min_n: int = 3) -> Any:
+    """Mann–Whitney U kernel on a block: columns ``statistic, pvalue, n_g1, n_g2, code``.
+
+    ``U₁ = R₁ − n₁(n₁+1)/2`` with ``R₁`` the sum of the average ranks of ``x``
+    in the pooled sample; ``z = (max(U₁, U₂) − n₁n₂/2 − ½) / σ`` with
+    ``σ² = n₁n₂/12 · ((n+1) − Σ(t³−t) / (n(n−1)))`` and ``p = 2Φ(−z)``
+    clipped to [0, 1] (Mann & Whitney 1947; tie correction: Lehmann 1975, eq. 1.29).
+    """
+    sx, sy, n1, n2, keys = _sorted_groups(x, y, xp)
+    return xp.stack(_ranksum_columns(sx, sy, n1, n2, keys, xp, min_n), axis=1)
+
+
+SUMMARY_OUTPUTS = (*RANKSUM_OUTPUTS, "mean_g1", "mean_g2", "median_g1", "median_g2")
+
+
+def _sorted_values(sorted_rows: Any, keys: bool, dtype: np.dtype, xp: ModuleType) -> Any:
+    """Values of sorted rows as float64: int32 keys decoded (:func:`~cytodask.differential.ranks.int32_keys`)."""
+    if not keys:
+        return sorted_rows.astype(xp.float64, copy=False)
+    if dtype.kind == "f":  # the float key map b ^ ((b >> 31) & 0x7FFFFFFF) is its own inverse
+        bits = sorted_rows ^ ((sorted_rows >> 31) & 0x7FFFFFFF)
+        return bits.view(xp.float32).astype(xp.float64)
+    if dtype.kind == "u" and dtype.itemsize == 4:
+        return sorted_rows.astype(xp.float64) + float(1 << 31)
+    return sorted_rows.astype(xp.float64)
+
+
+def _median_of_sorted(values: Any, n: Any, xp: ModuleType) -> Any:
+    n = n.astype(xp.int64)
+    lo = xp.clip((n - 1) // 2, 0, None)[:, None]
+    hi = xp.clip(n // 2, 0, max(values.shape[1] - 1, 0))[:, None]
+    if values.shape[1] == 0:
+        return xp.full(values.shape[0], xp.nan)
+    med = (xp.take_along_axis(values, lo, axis=-1) + xp.take_along_axis(values, hi, axis=-1))[:, 0] / 2.0
+    return xp.where(n > 0, med, xp.nan)
+
+
+def _nanmean_rows(a: Any, n: Any, xp: ModuleType) -> Any:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if np.dtype(a.dtype).kind == "f":
+            return xp.where(xp.isnan(a), 0.0, a).sum(axis=-1, dtype=xp.float64) / n
+        return a.sum(axis=-1, dtype=xp.float64) / n
+
+
+def mannwhitney_summary_block(x: Any, y: Any, *, xp: ModuleType, min_n: int = 3) -> Any:
+    """:func:`mannwhitney_block` plus each group's mean and median, from the same sort.
+
+    Columns :data:`SUMMARY_OUTPUTS`. The medians are read off the sorted rows
+    the rank sums need (``(v[⌊(n−1)/2⌋] + v[⌊n/2⌋]) / 2`` over the ``n`` valid
+    values), so a differential table sorts each group once, not twice.
+    Means and medians are kept for groups below ``min_n``.
+    """
+    sx, sy, n1, n2, keys = _sorted_groups(x, y, xp)
+    med1 = _median_of_sorted(_sorted_values(sx, keys, np.dtype(x.dtype), xp), n1, xp)
+    med2 = _median_of_sorted(_sorted_values(sy, keys, np.dtype(y.dtype), xp), n2, xp)
+    cols = _ranksum_columns(sx, sy, n1, n2, keys, xp, min_n)
+    return xp.stack([*cols, _nanmean_rows(x, n1, xp), _nanmean_rows(y, n2, xp), med1, med2], axis=1)
 
 
 def signed_rank_block(x: Any, y: Any, *, xp: ModuleType, min_n: int = 3) -> Any:

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import scipy.stats as ss
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cytodask.differential import wilcoxon, wilcoxon_paired
 from tests.differential._data import BACKENDS, STAT_RTOL, as_backend, assert_p_close, compute, two_groups
@@ -176,3 +177,42 @@ def test_errors_say_how_to_fix():
         wilcoxon(pd.DataFrame(np.zeros((2, 3)), index=["a", "b"]), pd.DataFrame(np.zeros((2, 3)), index=["a", "c"]))
     with pytest.raises(TypeError, match="DataFrames"):
         wilcoxon(pd.DataFrame(np.zeros((2, 3))), np.zeros((2, 3)))
+
+
+@settings(max_examples=60, deadline=None)
+@given(two_groups(min_n=0), st.sampled_from(["float64", "float32", "int16", "int64", "uint32"]))
+def test_summary_kernel_equals_rank_kernel_and_numpy_means_medians(data, dtype):
+    """One sort serves the rank sums and the medians: same U/p as mannwhitney_block, medians and
+    means as numpy.nanmedian / nanmean (all-NaN or empty groups give NaN), for every key type."""
+    from cytodask.differential.wilcoxon import mannwhitney_block, mannwhitney_summary_block
+
+    x, y = data
+    if np.dtype(dtype).kind in "iu":  # integer data has no NaN; shift into the unsigned range
+        x, y = (np.nan_to_num(a, nan=0.0) * 100 + (2**31 + 7 if dtype == "uint32" else 0) for a in (x, y))
+    x, y = x.astype(dtype), y.astype(dtype)
+    got = mannwhitney_summary_block(x, y, xp=np, min_n=1)
+    np.testing.assert_array_equal(got[:, :5], mannwhitney_block(x, y, xp=np, min_n=1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for col, a, f in ((5, x, np.nanmean), (6, y, np.nanmean), (7, x, np.nanmedian), (8, y, np.nanmedian)):
+            ref = f(a.astype(np.float64), axis=1) if a.shape[1] else np.full(a.shape[0], np.nan)
+            np.testing.assert_allclose(got[:, col], ref, rtol=1e-12, atol=0, equal_nan=True)
+
+
+def test_table_medians_and_means_are_those_of_each_stratum():
+    from cytodask.differential import differential_table
+
+    rng = np.random.default_rng(4)
+    n = 400
+    values = pd.DataFrame(rng.normal(size=(n, 3)).astype(np.float32), columns=["a", "b", "c"])
+    values.iloc[rng.random(n) < 0.05, 1] = np.nan
+    obs = pd.DataFrame({"g": rng.choice(["d", "h"], n), "s": rng.choice(["s1", "s2", "s3"], n)}, index=values.index)
+    table = differential_table(values, obs, group_col="g", group1="d", group2="h", strata=["s"])
+    for (s_, feat), row in table.set_index(["s", "feature"]).iterrows():
+        col = values[feat].astype(np.float64)
+        d = col[(obs["s"] == s_) & (obs["g"] == "d")]
+        h = col[(obs["s"] == s_) & (obs["g"] == "h")]
+        assert row["median_g1"] == pytest.approx(np.nanmedian(d), rel=1e-12)
+        assert row["median_g2"] == pytest.approx(np.nanmedian(h), rel=1e-12)
+        assert row["activity_diff"] == pytest.approx(np.nanmean(d) - np.nanmean(h), rel=1e-9, abs=1e-12)
+        assert row["n_g1"] == d.notna().sum() and row["n_g2"] == h.notna().sum()
