@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import json
 import os
 import platform
@@ -58,9 +59,15 @@ def run_pipeline(name: str, dataset: str, gpu: int | None) -> list[dict[str, Any
         from benchmarks.bench_aggregation import run as run_aggregation
 
         return run_aggregation(dataset)
+    return [r for r in _stats_rows(dataset) if r.get("pipeline") == name]
+
+
+@functools.cache
+def _stats_rows(dataset: str) -> tuple[dict[str, Any], ...]:
+    """bench_stats runs the differential and correlation rows together: once per dataset."""
     from benchmarks.bench_stats import run as run_stats
 
-    return [r for r in run_stats(dataset) if r.get("pipeline") == name]
+    return tuple(run_stats(dataset))
 
 
 def fmt(v: Any) -> str:

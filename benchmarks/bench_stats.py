@@ -123,6 +123,13 @@ def bench_spearman(features: int, samples: int, variables: int, repeats: int) ->
 
 
 def bench_wilcoxon_strata(features: int, columns: int, n_strata: int = 30) -> list[dict[str, Any]]:
+    """See :func:`_bench_wilcoxon_strata`; scanpy's per-call warnings (log2 of empty groups, views) are silenced."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _bench_wilcoxon_strata(features, columns, n_strata)
+
+
+def _bench_wilcoxon_strata(features: int, columns: int, n_strata: int = 30) -> list[dict[str, Any]]:
     """Wilcoxon within strata (one batched call) vs a loop of scipy, and vs scanpy's rank_genes_groups.
 
     scanpy is given the same two groups: once over all columns (2 groups) and
@@ -168,11 +175,12 @@ def bench_wilcoxon_strata(features: int, columns: int, n_strata: int = 30) -> li
     ours_strata()  # warm-ups (scanpy compiles numba kernels on its first call)
     small = adata[:2000].copy()
     sc.tl.rank_genes_groups(small, "g", groups=["a"], reference="b", method="wilcoxon", tie_correct=True)
-    ours_s, table = _best(ours_strata, 1)
-    scipy_s, ref = _best(scipy_strata, 1)
-    scanpy_s, _ = _best(scanpy_strata, 1)
-    two_s, _ = _best(lambda: wilcoxon(data[group == "a"].T, data[group == "b"].T), 1)
-    scanpy_two_s, _ = _best(scanpy_two, 1)
+    reps = 2  # best of two for every tool: the shared 2-core machine has bursts of steal time
+    ours_s, table = _best(ours_strata, reps)
+    scipy_s, ref = _best(scipy_strata, reps)
+    scanpy_s, _ = _best(scanpy_strata, reps)
+    two_s, _ = _best(lambda: wilcoxon(data[group == "a"].T, data[group == "b"].T), reps)
+    scanpy_two_s, _ = _best(scanpy_two, reps)
     got = table.set_index(["s", "feature"])["pvalue"]
     dev = 0.0  # parity with scipy on float64 input (scipy computes float32 input in float32)
     for s_ in list(ref)[:3]:

@@ -134,7 +134,10 @@ def map_row_blocks(kernel: Callable[..., Any], x: Any, y: Any, *, n_out: int, th
     out = xp.empty((rows, n_out), dtype=xp.float64)
 
     def one(start: int) -> None:  # blocks of features: bounded temporaries
-        out[start : start + step] = kernel(x[start : start + step], y[start : start + step], xp=xp, **options)
+        # rows made contiguous per block (a transposed input would make every row-wise sort stride)
+        bx = xp.ascontiguousarray(x[start : start + step])
+        by = xp.ascontiguousarray(y[start : start + step])
+        out[start : start + step] = kernel(bx, by, xp=xp, **options)
 
     for _ in ordered_map(one, range(0, rows, step), threads if xp is np else 1):
         pass

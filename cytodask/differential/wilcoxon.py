@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from cytodask.differential import _driver
+from cytodask.differential._compiled import merged_rank_sums
 from cytodask.differential._xp import special, two_sided_normal_pvalue
 from cytodask.differential.ranks import (
     int32_keys,
@@ -44,9 +45,18 @@ def _sorted_groups(x: Any, y: Any, xp: ModuleType) -> tuple[Any, Any, Any, Any, 
     return xp.sort(x, axis=-1), xp.sort(y, axis=-1), n1, n2, False
 
 
-def _ranksum_columns(sx: Any, sy: Any, n1: Any, n2: Any, keys: bool, xp: ModuleType, min_n: int) -> list[Any]:
+def _rank_sums(sx: Any, sy: Any, n1: Any, n2: Any, keys: bool, xp: ModuleType) -> tuple[Any, Any]:
+    """Rank sum of group 1 and tie term per row: a compiled linear merge on NumPy, else vectorised."""
+    if xp is np:  # sorted int32 keys or sorted values (NaN last) alike
+        merged = merged_rank_sums(sx, sy, n1, n2)
+        if merged is not None:
+            return merged
     codes, from_x = merge_sorted_keys(sx, sy, xp) if keys else merge_sorted(sx, sy, xp)
-    r1, tie = sorted_rank_sums(codes, from_x, (n1 + n2).astype(xp.int64), xp)
+    return sorted_rank_sums(codes, from_x, (n1 + n2).astype(xp.int64), xp)
+
+
+def _ranksum_columns(sx: Any, sy: Any, n1: Any, n2: Any, keys: bool, xp: ModuleType, min_n: int) -> list[Any]:
+    r1, tie = _rank_sums(sx, sy, n1, n2, keys, xp)
     n = n1 + n2
     u1 = r1 - n1 * (n1 + 1.0) / 2.0
     u = xp.maximum(u1, n1 * n2 - u1)
@@ -74,10 +84,10 @@ def mannwhitney_block(x: Any, y: Any, *, xp: ModuleType, min_n: int = 3) -> Any:
 SUMMARY_OUTPUTS = (*RANKSUM_OUTPUTS, "mean_g1", "mean_g2", "median_g1", "median_g2")
 
 
-def _sorted_values(sorted_rows: Any, keys: bool, dtype: np.dtype, xp: ModuleType) -> Any:
-    """Values of sorted rows as float64: int32 keys decoded (:func:`~cytodask.differential.ranks.int32_keys`)."""
+def _decode(sorted_rows: Any, keys: bool, dtype: np.dtype, xp: ModuleType) -> Any:
+    """Sorted entries as float64; int32 keys decoded (:func:`~cytodask.differential.ranks.int32_keys`)."""
     if not keys:
-        return sorted_rows.astype(xp.float64, copy=False)
+        return sorted_rows.astype(xp.float64)
     if dtype.kind == "f":  # the float key map b ^ ((b >> 31) & 0x7FFFFFFF) is its own inverse
         bits = sorted_rows ^ ((sorted_rows >> 31) & 0x7FFFFFFF)
         return bits.view(xp.float32).astype(xp.float64)
@@ -86,14 +96,16 @@ def _sorted_values(sorted_rows: Any, keys: bool, dtype: np.dtype, xp: ModuleType
     return sorted_rows.astype(xp.float64)
 
 
-def _median_of_sorted(values: Any, n: Any, xp: ModuleType) -> Any:
+def _median_of_sorted(sorted_rows: Any, n: Any, keys: bool, dtype: np.dtype, xp: ModuleType) -> Any:
+    """``(v[⌊(n−1)/2⌋] + v[⌊n/2⌋]) / 2`` per row; only those two entries are decoded."""
+    if sorted_rows.shape[1] == 0:
+        return xp.full(sorted_rows.shape[0], xp.nan)
     n = n.astype(xp.int64)
     lo = xp.clip((n - 1) // 2, 0, None)[:, None]
-    hi = xp.clip(n // 2, 0, max(values.shape[1] - 1, 0))[:, None]
-    if values.shape[1] == 0:
-        return xp.full(values.shape[0], xp.nan)
-    med = (xp.take_along_axis(values, lo, axis=-1) + xp.take_along_axis(values, hi, axis=-1))[:, 0] / 2.0
-    return xp.where(n > 0, med, xp.nan)
+    hi = xp.clip(n // 2, 0, sorted_rows.shape[1] - 1)[:, None]
+    pair = _decode(xp.concatenate([xp.take_along_axis(sorted_rows, lo, axis=-1),
+                                   xp.take_along_axis(sorted_rows, hi, axis=-1)], axis=1), keys, dtype, xp)
+    return xp.where(n > 0, (pair[:, 0] + pair[:, 1]) / 2.0, xp.nan)
 
 
 def _nanmean_rows(a: Any, n: Any, xp: ModuleType) -> Any:
@@ -112,8 +124,8 @@ def mannwhitney_summary_block(x: Any, y: Any, *, xp: ModuleType, min_n: int = 3)
     Means and medians are kept for groups below ``min_n``.
     """
     sx, sy, n1, n2, keys = _sorted_groups(x, y, xp)
-    med1 = _median_of_sorted(_sorted_values(sx, keys, np.dtype(x.dtype), xp), n1, xp)
-    med2 = _median_of_sorted(_sorted_values(sy, keys, np.dtype(y.dtype), xp), n2, xp)
+    med1 = _median_of_sorted(sx, n1, keys, np.dtype(x.dtype), xp)
+    med2 = _median_of_sorted(sy, n2, keys, np.dtype(y.dtype), xp)
     cols = _ranksum_columns(sx, sy, n1, n2, keys, xp, min_n)
     return xp.stack([*cols, _nanmean_rows(x, n1, xp), _nanmean_rows(y, n2, xp), med1, med2], axis=1)
 
