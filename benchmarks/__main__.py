@@ -78,6 +78,23 @@ def fmt(v: Any) -> str:
     return str(v)
 
 
+def record(rows: list[dict[str, Any]], cmd: str) -> None:
+    """Append ``rows`` to RESULTS.md under today's date, the command and this machine."""
+    cols = ["pipeline", "task", "cytodask_s", "reference", "reference_s", "ratio"]
+    extra = sorted({k for r in rows for k in r} - set(cols))
+    today = dt.date.today().isoformat()
+    lines = [f"\n### {today} — `{cmd}`\n", f"Machine: {machine()}\n",
+             "| pipeline | task | cytodask (s) | reference | reference (s) | ratio | details |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        details = ", ".join(f"{k}={fmt(r[k])}" for k in extra if r.get(k) not in (None, ""))
+        lines.append(f"| {r['pipeline']} | {r['task']} | {fmt(r['cytodask_s'])} | {r['reference']} | "
+                     f"{fmt(r.get('reference_s'))} | {fmt(r.get('ratio'))} | {details} |")
+    with open(RESULTS, "a") as fh:
+        fh.write("\n".join(lines) + "\n")
+    print(f"recorded in {RESULTS}")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     p.add_argument("--pipeline", default="activity", help=f"comma-separated: {', '.join(PIPELINES)}")
@@ -104,18 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1, default=str))
     if args.record:
-        cmd = "python -m benchmarks " + " ".join(argv if argv is not None else sys.argv[1:])
-        today = dt.date.today().isoformat()
-        lines = [f"\n### {today} — `{cmd}`\n", f"Machine: {machine()}\n",
-                 "| pipeline | task | cytodask (s) | reference | reference (s) | ratio | details |",
-                 "|---|---|---|---|---|---|---|"]
-        for r in rows:
-            details = ", ".join(f"{k}={fmt(r[k])}" for k in extra if r.get(k) not in (None, ""))
-            lines.append(f"| {r['pipeline']} | {r['task']} | {fmt(r['cytodask_s'])} | {r['reference']} | "
-                         f"{fmt(r.get('reference_s'))} | {fmt(r.get('ratio'))} | {details} |")
-        with open(RESULTS, "a") as fh:
-            fh.write("\n".join(lines) + "\n")
-        print(f"recorded in {RESULTS}")
+        record(rows, "python -m benchmarks " + " ".join(argv if argv is not None else sys.argv[1:]))
     return 0
 
 
