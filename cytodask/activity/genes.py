@@ -22,7 +22,7 @@ rownames(X))``), which the ``"srand"`` permutation tables depend on.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -114,7 +114,7 @@ def match_genes(
     *,
     aliases: bool = False,
     ignore_case: bool = False,
-    totals: np.ndarray | None = None,
+    totals: np.ndarray | Callable[[], np.ndarray] | None = None,
     min_genes: int = 100,
 ) -> GeneMatch:
     """Match expression genes to the rows of ``signature``.
@@ -128,14 +128,17 @@ def match_genes(
     aliases, ignore_case
         Enable the alias and case-insensitive tiers (module docs).
     totals
-        Total expression per expression gene, to choose among duplicates.
+        Total expression per expression gene, to choose among duplicates; or a
+        function returning them, called only when two genes compete for one
+        signature gene (it costs a pass over the matrix).
     min_genes
         Fewest common genes accepted.
     """
     expr = pd.Index([str(g) for g in expr_genes])
     sig = signature.index
     n_expr = len(expr)
-    totals = np.zeros(n_expr) if totals is None else np.asarray(totals, dtype=np.float64)
+    lazy_totals = totals if callable(totals) else None
+    totals = np.zeros(n_expr) if totals is None or callable(totals) else np.asarray(totals, dtype=np.float64)
     free_e = np.ones(n_expr, dtype=bool)
     free_s = np.ones(len(sig), dtype=bool)
     pairs: list[pd.DataFrame] = []
@@ -151,6 +154,9 @@ def match_genes(
         cand = pd.DataFrame({"e": np.flatnonzero(free_e)})
         cand["s"] = pd.Series([keyer(g) for g in expr[free_e]]).map(sig_key).to_numpy()
         cand = cand.dropna()
+        if lazy_totals is not None and bool(cand["s"].duplicated().any()):
+            totals = np.asarray(lazy_totals(), dtype=np.float64)
+            lazy_totals = None
         cand["t"] = -totals[cand["e"].to_numpy()]
         best = cand.sort_values(["s", "t", "e"], kind="stable").drop_duplicates("s")
         free_e[best["e"].to_numpy()] = False

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, Literal
@@ -54,7 +54,7 @@ def prepare_signature(
     aliases: bool = False,
     ignore_case: bool = False,
     min_genes: int = 100,
-    totals: np.ndarray | None = None,
+    totals: np.ndarray | Callable[[], np.ndarray] | None = None,
     signature_dir: str | os.PathLike | None = None,
     xp: ModuleType = np,
 ) -> PreparedSignature:
@@ -288,7 +288,7 @@ def infer(
     prep = prepare_signature(
         signature, resolve_symbols(gene_names, var, symbol_column=symbol_column), lam=lam, group=group,
         group_threshold=group_threshold, aliases=aliases, ignore_case=ignore_case, min_genes=min_genes,
-        totals=np.asarray(mat.sum(axis=0), dtype=np.float64).ravel(), signature_dir=signature_dir, xp=xp,
+        totals=lambda: np.asarray(mat.sum(axis=0), dtype=np.float64).ravel(), signature_dir=signature_dir, xp=xp,
     )
     block = to_device(mat[:, prep.match.expr_idx], xp)
     totals = xp.asarray(np.asarray(mat.sum(axis=1), dtype=np.float64).ravel()) if input_kind == "counts" else None

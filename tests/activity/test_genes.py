@@ -51,6 +51,19 @@ def test_duplicates_keep_largest_total():
     assert m.expr_idx.tolist() == [0]  # ties -> first
 
 
+def test_lazy_totals_are_computed_only_for_duplicates():
+    calls = []
+
+    def totals():
+        calls.append(1)
+        return np.array([1.0, 5.0, 3.0])
+
+    m = match_genes(["IL6", "TNF", "IL6"], SIG, totals=totals, min_genes=1)
+    assert dict(zip(m.genes, m.expr_idx, strict=False)) == {"IL6": 2, "TNF": 1} and calls == [1]
+    m = match_genes(["IL6", "TNF", "IFNG"], SIG, totals=totals, min_genes=1)
+    assert calls == [1]  # no competing genes: the pass over the matrix is skipped
+
+
 def test_min_genes_error_explains_fix():
     with pytest.raises(ValueError, match="Only 0 genes are shared.*min_genes=100.*symbol"):
         match_genes(["A", "B"], SIG)
