@@ -154,6 +154,9 @@ def _stamp(path: Path) -> tuple[int, int]:
     return st.st_mtime_ns, st.st_size
 
 
+PARSED_MIN_BYTES = 4 * 2**20  # text signatures at least this large keep a parsed copy in the user cache
+
+
 @lru_cache(maxsize=4)
 def _read_cached(path: str, mtime_ns: int, size: int) -> pd.DataFrame:
     lower = path.lower()
@@ -161,10 +164,38 @@ def _read_cached(path: str, mtime_ns: int, size: int) -> pd.DataFrame:
         df = pd.read_parquet(path)
         if df.index.dtype.kind != "O":
             df = df.set_index(df.columns[0])
-    else:
-        sep = "," if lower.endswith((".csv", ".csv.gz")) else "\t"
-        df = pd.read_csv(path, sep=sep, index_col=0)
-    return _clean(df, path)
+        return _clean(df, path)
+    parsed = _parsed_path(path, mtime_ns, size) if size >= PARSED_MIN_BYTES else None
+    if parsed is not None and parsed.is_file():
+        try:
+            with np.load(parsed, allow_pickle=False) as z:
+                return pd.DataFrame(z["values"], index=pd.Index(z["genes"].astype(str)),
+                                    columns=pd.Index(z["names"].astype(str)))
+        except (OSError, ValueError, KeyError):  # unreadable copy: parse the text again
+            pass
+    sep = "," if lower.endswith((".csv", ".csv.gz")) else "\t"
+    df = _clean(pd.read_csv(path, sep=sep, index_col=0), path)
+    if parsed is not None and df.dtypes.eq(np.float64).all():
+        _write_parsed(parsed, df)
+    return df
+
+
+def _parsed_path(path: str, mtime_ns: int, size: int) -> Path:
+    """Where the parsed copy of a text signature lives: keyed by its path, size and mtime."""
+    key = hashlib.sha1(f"{path}\0{size}\0{mtime_ns}".encode()).hexdigest()[:16]
+    return cache_dir() / "parsed" / f"{Path(path).name}.{key}.npz"
+
+
+def _write_parsed(target: Path, df: pd.DataFrame) -> None:
+    """Save a parsed signature (atomically: temporary name, then rename); a read-only cache is skipped."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp.npz")
+        np.savez(tmp, values=df.to_numpy(), genes=np.asarray(df.index, dtype=str),
+                 names=np.asarray(df.columns, dtype=str))
+        os.replace(tmp, target)
+    except OSError:
+        pass
 
 
 def _clean(df: pd.DataFrame, what: str) -> pd.DataFrame:

@@ -163,3 +163,35 @@ def test_grouping_of_secact_is_complete_linkage(secact):
     big = max(groups.values(), key=len)
     r = np.corrcoef(secact[big].to_numpy().T)
     assert r.min() >= 0.9 - 1e-12  # complete linkage: every pair above the threshold
+
+
+def test_large_text_signature_keeps_a_parsed_copy(monkeypatch, tmp_path):
+    """A text signature above PARSED_MIN_BYTES is parsed once; later processes read the parsed copy
+    (equal frame); editing the file changes the key, so a stale copy is never used."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(sigmod, "PARSED_MIN_BYTES", 0)
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(150, 4)), index=[f"G{i}" for i in range(150)], columns=list("ABCD"))
+    path = tmp_path / "sig.tsv"
+    frame.to_csv(path, sep="\t")
+    sigmod._read_cached.cache_clear()
+    first = load_signature(str(path))
+    copies = list((tmp_path / "cache" / "cytodask" / "signatures" / "parsed").glob("sig.tsv.*.npz"))
+    assert len(copies) == 1
+    sigmod._read_cached.cache_clear()
+    monkeypatch.setattr(pd, "read_csv", lambda *a, **k: pytest.fail("parsed copy not used"))
+    pd.testing.assert_frame_equal(load_signature(str(path)), first)
+    monkeypatch.undo()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(sigmod, "PARSED_MIN_BYTES", 0)
+    (frame * 2).to_csv(path, sep="\t")
+    sigmod._read_cached.cache_clear()
+    pd.testing.assert_frame_equal(load_signature(str(path)), _clean_like(frame * 2))
+    sigmod._read_cached.cache_clear()
+
+
+def _clean_like(frame: pd.DataFrame) -> pd.DataFrame:
+    out = frame.astype(np.float64)
+    out.index = out.index.astype(str)
+    out.columns = out.columns.astype(str)
+    return out
