@@ -182,7 +182,7 @@ def _read_cached(path: str, mtime_ns: int, size: int) -> pd.DataFrame:
 
 def _parsed_path(path: str, mtime_ns: int, size: int) -> Path:
     """Where the parsed copy of a text signature lives: keyed by its path, size and mtime."""
-    key = hashlib.sha1(f"{path}\0{size}\0{mtime_ns}".encode()).hexdigest()[:16]
+    key = hashlib.sha1(f"{Path(path).resolve()}\0{size}\0{mtime_ns}".encode()).hexdigest()[:16]
     return cache_dir() / "parsed" / f"{Path(path).name}.{key}.npz"
 
 
