@@ -98,7 +98,7 @@ def record(rows: list[dict[str, Any]], cmd: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     p.add_argument("--pipeline", default="activity", help=f"comma-separated: {', '.join(PIPELINES)}")
-    p.add_argument("--dataset", default="demo", help="demo | synthetic-100k | synthetic-1m | synthetic-2m")
+    p.add_argument("--dataset", default="demo", help="demo | synthetic-100k | synthetic-1m | synthetic-1m-5k | synthetic-2m")
     p.add_argument("--gpu", type=int, default=None, help="GPU ordinal to run the CuPy path on")
     p.add_argument("--record", action="store_true", help="append the results to benchmarks/RESULTS.md")
     p.add_argument("--json", default=None, help="also write the rows as JSON to this path")

@@ -10,13 +10,15 @@ import scipy.sparse as sp
 from cytodask.demo.synthetic import SyntheticAtlasSpec, gene_table, iter_blocks
 
 CACHE = Path(__file__).resolve().parent / "out" / "data"
-SIZES = {"demo": 10_000, "synthetic-100k": 100_000, "synthetic-1m": 1_000_000, "synthetic-2m": 2_000_000}
+SIZES = {"demo": 10_000, "synthetic-100k": 100_000, "synthetic-1m": 1_000_000, "synthetic-2m": 2_000_000,
+         "synthetic-1m-5k": 1_000_000}
+GENES = {"synthetic-1m-5k": 5_000}  # 1M cells whose in-memory CSR (~4 GB) lets the in-memory references run
 
 
 def spec_for(dataset: str) -> SyntheticAtlasSpec:
     if dataset not in SIZES:
         raise ValueError(f"unknown dataset {dataset!r}; choose from {sorted(SIZES)}")
-    return SyntheticAtlasSpec(n_cells=SIZES[dataset], n_genes=20_000, n_donors=24, seed=0)
+    return SyntheticAtlasSpec(n_cells=SIZES[dataset], n_genes=GENES.get(dataset, 20_000), n_donors=24, seed=0)
 
 
 def single_cell_counts(dataset: str) -> tuple[sp.csr_matrix, list[str], list[str]]:
