@@ -9,8 +9,11 @@ one-block case.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import threading
 import warnings
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -28,6 +31,7 @@ from .rng import RNGName, permutation_table
 from .signatures import SignatureLike, expand_groups, group_signatures, load_signature
 
 InputKind = Literal["counts", "logexpr", "differential"]
+_PROJECTIONS_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -68,7 +72,34 @@ def prepare_signature(
         used, groups = sig, {n: [n] for n in sig.columns}
     match = match_genes(expr_genes, sig, aliases=aliases, ignore_case=ignore_case, totals=totals, min_genes=min_genes)
     x = zscore_columns(xp.asarray(used.to_numpy()[match.sig_idx]), xp=xp)
-    return PreparedSignature(projection_matrix(x, lam, xp=xp), match, groups, list(sig.columns))
+    T = _cached_projection(x, lam) if xp is np else projection_matrix(x, lam, xp=xp)
+    return PreparedSignature(T, match, groups, list(sig.columns))
+
+
+_PROJECTIONS: OrderedDict[tuple[str, tuple[int, ...], float], np.ndarray] = OrderedDict()
+_PROJECTIONS_KEPT = 2  # SecAct's T is 1,170 x ~8,000 float64 (~74 MB)
+
+
+def _cached_projection(x: np.ndarray, lam: float) -> np.ndarray:
+    """:func:`~cytodask.activity.ridge.projection_matrix`, reused for the same z-scored signature and lam.
+
+    The key is a hash of ``x`` itself (its bytes, shape) and ``lam``, so a changed signature or
+    gene set can never meet a stale T; hashing costs a fraction of the Cholesky and the two
+    k x k x genes products it saves (about 1 s for SecAct). Returned arrays are read-only.
+    """
+    key = (hashlib.blake2b(np.ascontiguousarray(x).tobytes(), digest_size=16).hexdigest(), x.shape, float(lam))
+    with _PROJECTIONS_LOCK:
+        hit = _PROJECTIONS.get(key)
+        if hit is not None:
+            _PROJECTIONS.move_to_end(key)
+            return hit
+    T = projection_matrix(x, lam, xp=np)
+    T.setflags(write=False)
+    with _PROJECTIONS_LOCK:
+        _PROJECTIONS[key] = T
+        while len(_PROJECTIONS) > _PROJECTIONS_KEPT:
+            _PROJECTIONS.popitem(last=False)
+    return T
 
 
 def gene_mean_partial(

@@ -218,3 +218,24 @@ def test_cupy_matches_numpy(method):
     for a, b, want in zip(dense, sparse, ref, strict=False):
         np.testing.assert_allclose(a.get(), want, rtol=0, atol=1e-10)
         np.testing.assert_allclose(b.get(), want, rtol=0, atol=1e-10)
+
+
+def test_projection_is_reused_for_the_same_signature_and_lam():
+    """prepare_signature keeps the last projections keyed by the z-scored signature's bytes and lam:
+    a repeated call returns the same (read-only) T; another lam or gene set computes a new one."""
+    import importlib
+
+    infer_mod = importlib.import_module("cytodask.activity.infer")  # the module (the package exports a function of that name)
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(300, 5))
+    infer_mod._PROJECTIONS.clear()
+    t1 = infer_mod._cached_projection(x, 5e5)
+    assert infer_mod._cached_projection(x.copy(), 5e5) is t1 and not t1.flags.writeable
+    np.testing.assert_array_equal(t1, projection_matrix(x, 5e5))
+    t2 = infer_mod._cached_projection(x, 1e3)
+    assert t2 is not t1 and not np.allclose(t1, t2)
+    t3 = infer_mod._cached_projection(x[:-1], 5e5)
+    assert t3.shape == (5, 299)
+    assert len(infer_mod._PROJECTIONS) == infer_mod._PROJECTIONS_KEPT  # the oldest was dropped
+    infer_mod._PROJECTIONS.clear()
