@@ -116,11 +116,6 @@ def _kernel() -> Callable[..., None] | None:
     return merge_rank_sums
 
 
-def compiled() -> bool:
-    """True when the compiled kernel is available (numba imports)."""
-    return _kernel() is not None
-
-
 def merged_rank_sums(kx: np.ndarray, ky: np.ndarray, n1: Any, n2: Any) -> tuple[np.ndarray, np.ndarray] | None:
     """Rank sum of group 1 and tie term per row of two sorted blocks; None without numba.
 

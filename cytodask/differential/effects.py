@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from cytodask.differential import _driver
+from cytodask.differential.ranks import median_of_sorted
 from cytodask.differential.ttest import masked_moments
 
 EFFECT_OUTPUTS = (
@@ -32,14 +33,7 @@ EFFECT_OUTPUTS = (
 def nanmedian_rows(a: Any, xp: ModuleType) -> Any:
     """Median of the non-NaN values of each row (NaN for an all-NaN row)."""
     a = a.astype(xp.float64, copy=False)
-    if a.shape[1] == 0:
-        return xp.full(a.shape[0], xp.nan)
-    s = xp.sort(a, axis=-1)  # NaN last
-    n = (~xp.isnan(a)).sum(axis=-1)
-    lo = xp.clip((n - 1) // 2, 0, None)[:, None]
-    hi = xp.clip(n // 2, 0, None)[:, None]
-    med = (xp.take_along_axis(s, lo, axis=-1) + xp.take_along_axis(s, hi, axis=-1))[:, 0] / 2.0
-    return xp.where(n > 0, med, xp.nan)
+    return median_of_sorted(xp.sort(a, axis=-1), (~xp.isnan(a)).sum(axis=-1), xp)  # NaN sorts last
 
 
 def effects_block(x: Any, y: Any, *, xp: ModuleType, min_n: int = 3) -> Any:

@@ -66,6 +66,39 @@ def int32_keys(values: Any, xp: ModuleType, nan: Any = None) -> Any | None:
     return None
 
 
+def decode_int32_keys(keys: Any, dtype: np.dtype, xp: ModuleType) -> Any:
+    """Inverse of :func:`int32_keys` for values of ``dtype``, as float64 (NaN keys give NaN for floats).
+
+    The float map ``b ^ ((b >> 31) & 0x7FFFFFFF)`` is its own inverse; unsigned
+    32-bit values were shifted by ``2³¹``; other integers are the keys themselves.
+    """
+    dtype = np.dtype(dtype)
+    if dtype.kind == "f":
+        return (keys ^ ((keys >> 31) & 0x7FFFFFFF)).view(xp.float32).astype(xp.float64)
+    if dtype.kind == "u" and dtype.itemsize == 4:
+        return keys.astype(xp.float64) + float(1 << 31)
+    return keys.astype(xp.float64)
+
+
+def median_of_sorted(sorted_rows: Any, n_valid: Any, xp: ModuleType, decode: Any = None) -> Any:
+    """Median of the first ``n_valid`` entries of each sorted row (NaN for an empty row).
+
+    ``(v[⌊(n−1)/2⌋] + v[⌊n/2⌋]) / 2``; ``decode`` maps the two picked entries
+    to float64 values (e.g. :func:`decode_int32_keys`), so keys need not be
+    decoded whole.
+    """
+    rows, width = sorted_rows.shape
+    if width == 0:
+        return xp.full(rows, xp.nan)
+    n = xp.asarray(n_valid).astype(xp.int64)
+    lo = xp.clip((n - 1) // 2, 0, None)[:, None]
+    hi = xp.clip(n // 2, 0, width - 1)[:, None]
+    pair = xp.concatenate([xp.take_along_axis(sorted_rows, lo, axis=-1),
+                           xp.take_along_axis(sorted_rows, hi, axis=-1)], axis=1)
+    pair = pair.astype(xp.float64) if decode is None else decode(pair)
+    return xp.where(n > 0, (pair[:, 0] + pair[:, 1]) / 2.0, xp.nan)
+
+
 def _flagged(keys: Any, flag: Any, xp: ModuleType) -> Any:
     out = keys.astype(xp.int64)
     out *= 2

@@ -17,7 +17,9 @@ from cytodask.differential import _driver
 from cytodask.differential._compiled import merged_rank_sums
 from cytodask.differential._xp import special, two_sided_normal_pvalue
 from cytodask.differential.ranks import (
+    decode_int32_keys,
     int32_keys,
+    median_of_sorted,
     merge_sorted,
     merge_sorted_keys,
     sort_with_flag,
@@ -84,30 +86,6 @@ def mannwhitney_block(x: Any, y: Any, *, xp: ModuleType, min_n: int = 3) -> Any:
 SUMMARY_OUTPUTS = (*RANKSUM_OUTPUTS, "mean_g1", "mean_g2", "median_g1", "median_g2")
 
 
-def _decode(sorted_rows: Any, keys: bool, dtype: np.dtype, xp: ModuleType) -> Any:
-    """Sorted entries as float64; int32 keys decoded (:func:`~cytodask.differential.ranks.int32_keys`)."""
-    if not keys:
-        return sorted_rows.astype(xp.float64)
-    if dtype.kind == "f":  # the float key map b ^ ((b >> 31) & 0x7FFFFFFF) is its own inverse
-        bits = sorted_rows ^ ((sorted_rows >> 31) & 0x7FFFFFFF)
-        return bits.view(xp.float32).astype(xp.float64)
-    if dtype.kind == "u" and dtype.itemsize == 4:
-        return sorted_rows.astype(xp.float64) + float(1 << 31)
-    return sorted_rows.astype(xp.float64)
-
-
-def _median_of_sorted(sorted_rows: Any, n: Any, keys: bool, dtype: np.dtype, xp: ModuleType) -> Any:
-    """``(v[⌊(n−1)/2⌋] + v[⌊n/2⌋]) / 2`` per row; only those two entries are decoded."""
-    if sorted_rows.shape[1] == 0:
-        return xp.full(sorted_rows.shape[0], xp.nan)
-    n = n.astype(xp.int64)
-    lo = xp.clip((n - 1) // 2, 0, None)[:, None]
-    hi = xp.clip(n // 2, 0, sorted_rows.shape[1] - 1)[:, None]
-    pair = _decode(xp.concatenate([xp.take_along_axis(sorted_rows, lo, axis=-1),
-                                   xp.take_along_axis(sorted_rows, hi, axis=-1)], axis=1), keys, dtype, xp)
-    return xp.where(n > 0, (pair[:, 0] + pair[:, 1]) / 2.0, xp.nan)
-
-
 def _nanmean_rows(a: Any, n: Any, xp: ModuleType) -> Any:
     with np.errstate(divide="ignore", invalid="ignore"):
         if np.dtype(a.dtype).kind == "f":
@@ -124,8 +102,8 @@ def mannwhitney_summary_block(x: Any, y: Any, *, xp: ModuleType, min_n: int = 3)
     Means and medians are kept for groups below ``min_n``.
     """
     sx, sy, n1, n2, keys = _sorted_groups(x, y, xp)
-    med1 = _median_of_sorted(sx, n1, keys, np.dtype(x.dtype), xp)
-    med2 = _median_of_sorted(sy, n2, keys, np.dtype(y.dtype), xp)
+    dx, dy = ((lambda v, d=a.dtype: decode_int32_keys(v, d, xp)) if keys else None for a in (x, y))
+    med1, med2 = median_of_sorted(sx, n1, xp, dx), median_of_sorted(sy, n2, xp, dy)
     cols = _ranksum_columns(sx, sy, n1, n2, keys, xp, min_n)
     return xp.stack([*cols, _nanmean_rows(x, n1, xp), _nanmean_rows(y, n2, xp), med1, med2], axis=1)
 

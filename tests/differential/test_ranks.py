@@ -108,3 +108,17 @@ def test_compiled_merge_tie_branches():
         got = merged_rank_sums(sx, sy, n1, n2)
         np.testing.assert_array_equal(got[0], want[0])
         np.testing.assert_array_equal(got[1], want[1])
+
+
+@settings(max_examples=60, deadline=None)
+@given(floats32)
+def test_decode_int32_keys_inverts_the_key_map(a):
+    """decode(int32_keys(v)) gives v back for 32-bit floats (−0 becomes +0, NaN stays NaN) and integers."""
+    from cytodask.differential.ranks import decode_int32_keys
+
+    back = decode_int32_keys(int32_keys(a, np), a.dtype, np)
+    np.testing.assert_array_equal(back, np.where(a == 0, 0.0, a.astype(np.float64)))
+    ints = np.array([[-(2**31), -1, 0, 7, 2**31 - 1]], dtype=np.int32)
+    np.testing.assert_array_equal(decode_int32_keys(int32_keys(ints, np), ints.dtype, np), ints.astype(np.float64))
+    uints = np.array([[0, 1, 2**31, 2**32 - 1]], dtype=np.uint32)
+    np.testing.assert_array_equal(decode_int32_keys(int32_keys(uints, np), uints.dtype, np), uints.astype(np.float64))
