@@ -40,9 +40,9 @@ json.dump({"seconds": elapsed, "rows": list(res["zscore"].index)}, open("out.jso
 """
 
 SHARED_SIGNATURES = Path(__file__).resolve().parents[2] / "shared" / "data" / "signatures"
-# SecAct (1,170 signatures) costs secactpy ~27x CytoSig's time per cell; on 2 cores 1,000 cells with
-# n_rand = 1000 take it several minutes, so SecAct rows use the first SECACT_CELLS cells of the dataset.
-SECACT_CELLS = 1_000
+# SecAct (1,170 signatures) costs secactpy ~27x CytoSig's time per cell (about 45 min for 10,000 cells with
+# n_rand = 1000 on 2 cores), so SecAct rows use at most the first SECACT_CELLS cells of the dataset.
+SECACT_CELLS = 10_000
 DENSE_LIMIT = 20_000  # above this many cells secactpy's default path densifies all genes (16 GB at 100k): use
 # its documented memory-efficient mode (sparse_mode=True, batch_size=5000) instead
 

@@ -17,6 +17,14 @@ warnings.filterwarnings("ignore", message=".*autosharding.*")
 warnings.filterwarnings("ignore", message=".*Consolidated metadata.*")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_user_cache(tmp_path_factory: pytest.TempPathFactory):
+    """Parsed signature copies and other user-cache files go to a session folder, not ~/.cache."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("user-cache")))
+        yield
+
+
 def make_counts_adata(n_obs: int = 2000, n_vars: int = 300, *, seed: int = 0, density: float = 0.15) -> ad.AnnData:
     """Random NB-like counts with sample / cell type / disease obs columns."""
     rng = np.random.default_rng(seed)

@@ -66,8 +66,18 @@ class GeneMatch:
 
 def looks_like_ensembl(names: Sequence[str]) -> bool:
     """True when most names are Ensembl gene IDs (``ENSG00000...``, ``ENSMUSG...``)."""
-    names = [str(n) for n in names]
-    return bool(names) and sum(bool(_ENSEMBL.match(n)) for n in names) > len(names) / 2
+    names = _as_str_index(names)
+    prefixed = names[np.char.startswith(names.to_numpy(dtype=str), "ENS")]  # vectorised; the regex runs on these
+    hits = sum(bool(_ENSEMBL.match(n)) for n in prefixed)
+    return len(names) > 0 and hits > len(names) / 2
+
+
+def _as_str_index(names: Sequence[str]) -> pd.Index:
+    """Names as a pandas Index of Python strings (no per-element work when they already are)."""
+    index = names if isinstance(names, pd.Index) else pd.Index(list(names))
+    if index.dtype == object and pd.api.types.infer_dtype(index, skipna=False) == "string":
+        return index
+    return pd.Index([str(n) for n in index], dtype=object)
 
 
 def resolve_symbols(
@@ -79,7 +89,7 @@ def resolve_symbols(
     Ensembl IDs are replaced by the first of :data:`SYMBOL_COLUMNS` present in
     ``var``. Missing symbols fall back to the original identifier.
     """
-    names = pd.Index([str(n) for n in names])
+    names = _as_str_index(names)
     if symbol_column is None:
         if not looks_like_ensembl(names):
             return names
@@ -134,7 +144,7 @@ def match_genes(
     min_genes
         Fewest common genes accepted.
     """
-    expr = pd.Index([str(g) for g in expr_genes])
+    expr = _as_str_index(expr_genes)
     sig = signature.index
     n_expr = len(expr)
     lazy_totals = totals if callable(totals) else None
@@ -142,25 +152,26 @@ def match_genes(
     free_e = np.ones(n_expr, dtype=bool)
     free_s = np.ones(len(sig), dtype=bool)
     pairs: list[pd.DataFrame] = []
-    keyers = [lambda g: g]
+    keyers: list[Callable[[pd.Index], pd.Index]] = [lambda idx: idx]
     if aliases:
         table = alias_table()
-        keyers.append(lambda g: table.get(g, g))
+        keyers.append(lambda idx: pd.Index([table.get(g, g) for g in idx], dtype=object))
     if ignore_case:
-        keyers.append(lambda g: g.upper())
+        keyers.append(lambda idx: idx.str.upper())
     for keyer in keyers:
-        sig_key = pd.Series(np.arange(len(sig)), index=[keyer(s) for s in sig])[free_s]
-        sig_key = sig_key[~sig_key.index.duplicated()]
-        cand = pd.DataFrame({"e": np.flatnonzero(free_e)})
-        cand["s"] = pd.Series([keyer(g) for g in expr[free_e]]).map(sig_key).to_numpy()
-        cand = cand.dropna()
+        sig_keys = keyer(sig[free_s])
+        first = ~sig_keys.duplicated()
+        sig_keys, sig_pos = sig_keys[first], np.flatnonzero(free_s)[first]
+        e_pos = np.flatnonzero(free_e)
+        hit = sig_keys.get_indexer(keyer(expr[free_e]))
+        cand = pd.DataFrame({"e": e_pos[hit >= 0], "s": sig_pos[hit[hit >= 0]]})
         if lazy_totals is not None and bool(cand["s"].duplicated().any()):
             totals = np.asarray(lazy_totals(), dtype=np.float64)
             lazy_totals = None
         cand["t"] = -totals[cand["e"].to_numpy()]
         best = cand.sort_values(["s", "t", "e"], kind="stable").drop_duplicates("s")
         free_e[best["e"].to_numpy()] = False
-        free_s[best["s"].astype(int).to_numpy()] = False
+        free_s[best["s"].to_numpy()] = False
         pairs.append(best)
     chosen = pd.concat(pairs).sort_values("e")
     expr_idx = chosen["e"].to_numpy(dtype=np.intp)

@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from cytodask.core.backend import is_sparse
+
 _CONST_RTOL = 1e-12  # constant: sum (y - mean)^2 <= _CONST_RTOL * sum y^2
 
 
@@ -43,22 +45,99 @@ def normalize_counts(y: Any, totals: Any | None = None, *, scale: float = 1e5, x
     return xp.log2(xp.asarray(y, dtype=xp.float64) / safe[None, :] * scale + 1.0)
 
 
-def normalize_sparse(block: Any, totals: Any, *, scale: float = 1e5, xp: ModuleType = np) -> Any:
+def normalize_sparse(
+    block: Any, totals: Any, *, scale: float = 1e5, copy: bool = True, xp: ModuleType = np
+) -> Any:
     """Sparse counterpart of :func:`normalize_counts` for a CSR block of cells x genes.
 
     Only the stored values change: ``data = log2(data / total[row] * scale + 1)``,
-    element for element the dense formula. Returns a new float64 CSR matrix.
+    element for element the dense formula. Returns a float64 CSR matrix; with
+    ``copy=False`` it reuses the block's index arrays, and its values too when
+    they are float64 already (pass a block nothing else holds, e.g. a fresh
+    column selection). On the CPU the values are processed in slices of a
+    few rows that stay in cache, with no temporary the size of the block.
     """
     block = block.tocsr()
     totals = xp.asarray(totals, dtype=xp.float64)
     safe = xp.where(totals > 0, totals, 1.0)
-    row_total = xp.repeat(safe, xp.diff(block.indptr).astype(xp.int64))  # each stored value's row total
-    data = block.data.astype(xp.float64)  # a copy; the steps below work in place on it
-    data /= row_total
-    data *= scale
-    data += 1.0
-    xp.log2(data, out=data)
-    return type(block)((data, block.indices.copy(), block.indptr.copy()), shape=block.shape)
+    src = block.data
+    data = src if not copy and src.dtype == xp.float64 else xp.empty(src.shape, dtype=xp.float64)
+    if xp is np:
+        counts = np.diff(block.indptr)
+        for r0, r1, a, b in row_slices(block.indptr):
+            seg = data[a:b]
+            if data is not src:
+                seg[...] = src[a:b]
+            seg /= np.repeat(safe[r0:r1], counts[r0:r1])
+            seg *= scale
+            seg += 1.0
+            np.log2(seg, out=seg)
+    else:
+        data[...] = src
+        data /= xp.repeat(safe, xp.diff(block.indptr).astype(xp.int64))  # each stored value's row total
+        data *= scale
+        data += 1.0
+        xp.log2(data, out=data)
+    indices, indptr = (block.indices.copy(), block.indptr.copy()) if copy else (block.indices, block.indptr)
+    return type(block)((data, indices, indptr), shape=block.shape)
+
+
+_SLICE_VALUES = 1 << 16  # stored values per row slice (512 KB of float64: within L2)
+
+
+def row_slices(indptr: np.ndarray, values: int = _SLICE_VALUES) -> list[tuple[int, int, int, int]]:
+    """``(row0, row1, start, stop)`` slices of a CSR matrix's rows holding about ``values`` values each."""
+    n_rows = len(indptr) - 1
+    total = int(indptr[-1])
+    marks = np.searchsorted(indptr, np.arange(values, total, values), side="right")
+    edges = np.unique(np.concatenate([[0], np.minimum(marks, n_rows), [n_rows]]))
+    return [(int(r0), int(r1), int(indptr[r0]), int(indptr[r1])) for r0, r1 in zip(edges[:-1], edges[1:], strict=True)]
+
+
+def row_sums(block: Any, *, square: bool = False, xp: ModuleType = np) -> Any:
+    """Per-row float64 sums of a CSR block's stored values (or of their squares), without a copy of the block."""
+    if xp is not np:
+        data = block.data.astype(xp.float64)
+        part = block if not square else type(block)((data * data, block.indices, block.indptr), shape=block.shape)
+        return xp.asarray(part.sum(axis=1), dtype=xp.float64).ravel()
+    indptr = block.indptr
+    out = np.zeros(len(indptr) - 1, dtype=np.float64)
+    for r0, r1, a, b in row_slices(indptr):
+        starts = indptr[r0:r1]
+        full = np.flatnonzero(indptr[r0 + 1 : r1 + 1] > starts)  # rows with values (reduceat cannot skip others)
+        if full.size == 0:
+            continue
+        seg = block.data[a:b].astype(np.float64, copy=False)
+        out[r0 + full] = np.add.reduceat(seg * seg if square else seg, starts[full] - a)
+    return out
+
+
+def normalise(
+    block: Any, totals: Any | None, input_kind: str, scale: float = 1e5, *, copy: bool = True, xp: ModuleType = np
+) -> Any:
+    """Step 1 for a samples x genes block (dense or CSR): ``counts`` -> log2 of scaled counts, else float64.
+
+    ``totals`` are the samples' library sizes over all genes (``counts`` only).
+    ``copy=False`` lets a sparse block's arrays be reused (see :func:`normalize_sparse`).
+    """
+    if input_kind != "counts":
+        if is_sparse(block):
+            return block.astype(xp.float64, copy=copy)
+        return xp.asarray(block, dtype=xp.float64)
+    if totals is None:
+        raise ValueError("input_kind='counts' needs totals (library sizes over all genes) for each cell.")
+    if is_sparse(block):
+        return normalize_sparse(block, totals, scale=scale, copy=copy, xp=xp)
+    return normalize_counts(xp.asarray(block).T, totals, scale=scale, xp=xp).T
+
+
+def empty_samples(block: Any, totals: Any | None, input_kind: str, *, xp: ModuleType = np) -> Any:
+    """Boolean per sample: no counts (``counts``, from ``totals``) or all values zero."""
+    if input_kind == "counts" and totals is not None:
+        return xp.asarray(totals) == 0
+    if is_sparse(block):
+        return row_sums(block, square=True, xp=xp) == 0
+    return (xp.asarray(block) ** 2).sum(axis=1) == 0
 
 
 def gene_sum_partial(block: Any, valid: Any | None = None, *, axis: int = 0, xp: ModuleType = np) -> tuple[Any, int]:
@@ -106,15 +185,15 @@ def zscore_columns(a: Any, *, xp: ModuleType = np) -> Any:
     and secactpy 0).
     """
     a = xp.asarray(a, dtype=xp.float64)
-    mean = a.mean(axis=0)
-    centred = a - mean[None, :]
     n = a.shape[0]
-    ss = (centred * centred).sum(axis=0)
+    squares = xp.einsum("ij,ij->j", a, a)  # sums without temporaries the size of a
+    out = a - a.mean(axis=0)[None, :]
+    ss = xp.einsum("ij,ij->j", out, out)
     sd = xp.sqrt(ss / max(n - 1, 1))
-    const = ss <= _CONST_RTOL * (a * a).sum(axis=0)
-    out = centred / xp.where(const, 1.0, sd)[None, :]
-    out = xp.where(const[None, :], 0.0, out)
-    return xp.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
+    const = ss <= _CONST_RTOL * squares
+    out /= xp.where(const, 1.0, sd)[None, :]
+    out[:, const] = 0.0
+    return xp.nan_to_num(out, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
 
 
 def sparse_column_moments(block: Any, gene_mean: Any | None = None, *, xp: ModuleType = np) -> tuple[Any, Any, Any]:
@@ -130,8 +209,8 @@ def sparse_column_moments(block: Any, gene_mean: Any | None = None, *, xp: Modul
         Arrays over cells; ``const`` marks cells whose profile is constant.
     """
     n = block.shape[1]
-    s1 = xp.asarray(block.sum(axis=1), dtype=xp.float64).ravel()
-    s2 = xp.asarray(block.power(2).sum(axis=1), dtype=xp.float64).ravel()
+    s1 = row_sums(block, xp=xp)
+    s2 = row_sums(block, square=True, xp=xp)
     if gene_mean is None:
         g1 = g2 = 0.0
         lg = xp.zeros_like(s1)

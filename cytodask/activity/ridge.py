@@ -46,7 +46,7 @@ import scipy.linalg
 import scipy.special
 
 from cytodask.core.backend import ordered_map
-from cytodask.core.spmm import csr_matmul_accumulate
+from cytodask.core.spmm import csr_matmul, csr_matmul_accumulate, worth_compiling
 
 from .preprocess import sparse_column_moments
 
@@ -258,6 +258,7 @@ def ridge_sparse(
     perm_table: Any | None = None,
     batch_size: int | None = None,
     threads: int = 1,
+    compiled: bool | None = None,
     xp: ModuleType = np,
 ) -> RidgeStats:
     """Ridge activity for a sparse cells x genes block, never densified.
@@ -279,6 +280,10 @@ def ridge_sparse(
     threads
         Permutation batches computed concurrently (NumPy only); results do not
         depend on it. Keep 1 inside Dask tasks (the scheduler spreads blocks).
+    compiled
+        Observed betas through the compiled product (:func:`~cytodask.core.spmm.csr_matmul`)
+        rather than SciPy's; None: always for permutations (compiled anyway), else when
+        this block's work repays loading it. Pass the whole job's choice for its blocks.
 
     Notes
     -----
@@ -303,7 +308,9 @@ def ridge_sparse(
     def standardise(raw: Any, tg: Any) -> Any:  # raw: (..., k, cells), tg: (..., k)
         return (raw - tg[..., None] - c[:, None] * mu[None, :]) * inv_sigma[None, :]
 
-    beta = standardise(xp.asarray(block @ tt).T, T @ g)  # SciPy's product: no compile on the analytic path
+    if compiled is None:
+        compiled = method == "permutation" or worth_compiling(float(block.nnz) * k)
+    beta = standardise(csr_matmul(block, tt, compiled=compiled, xp=xp).T, T @ g)
     if method == "analytic":
         ss_b = xp.where(const, 0.0, float(n - 1))
         return analytic_stats(T, beta, xp.zeros(cells), ss_b, n, xp=xp)

@@ -55,6 +55,7 @@ def load_signature(
     *,
     signature_dir: str | os.PathLike | None = None,
     download: bool = True,
+    copy: bool = True,
 ) -> pd.DataFrame:
     """Load a signature matrix as genes x signatures float64.
 
@@ -68,11 +69,13 @@ def load_signature(
         Directory searched first for ``SecAct.tsv.gz``.
     download
         Fill the user cache from PyPI when SecAct is found nowhere else.
+    copy
+        False: files give the frame kept in the in-process cache itself (no copy; do not modify it).
 
     Returns
     -------
     pandas.DataFrame
-        A fresh copy; NaN weights are set to 0 (as secactpy does).
+        A fresh copy (unless ``copy=False``); NaN weights are set to 0 (as secactpy does).
     """
     if isinstance(signature, pd.DataFrame):
         return _clean(signature.copy(), "the signature DataFrame")
@@ -83,17 +86,19 @@ def load_signature(
     name = str(signature)
     if name.lower() == "cytosig":
         with resources.as_file(resources.files(__package__) / "data" / "CytoSig.tsv.gz") as path:
-            return _read_cached(str(path), *_stamp(path)).copy()
-    if name.lower() == "secact":
+            df = _read_cached(str(path), *_stamp(path))
+    elif name.lower() == "secact":
         path = locate_secact(signature_dir=signature_dir, download=download)
-        return _read_cached(str(path), *_stamp(path)).copy()
-    path = Path(name).expanduser()
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"Signature file {str(path)!r} does not exist. Pass 'CytoSig', 'SecAct', an existing "
-            "TSV/CSV/Parquet file (genes x signatures) or a DataFrame."
-        )
-    return _read_cached(str(path.resolve()), *_stamp(path)).copy()
+        df = _read_cached(str(path), *_stamp(path))
+    else:
+        path = Path(name).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"Signature file {str(path)!r} does not exist. Pass 'CytoSig', 'SecAct', an existing "
+                "TSV/CSV/Parquet file (genes x signatures) or a DataFrame."
+            )
+        df = _read_cached(str(path.resolve()), *_stamp(path))
+    return df.copy() if copy else df
 
 
 def locate_secact(*, signature_dir: str | os.PathLike | None = None, download: bool = True) -> Path:
@@ -154,7 +159,7 @@ def _stamp(path: Path) -> tuple[int, int]:
     return st.st_mtime_ns, st.st_size
 
 
-PARSED_MIN_BYTES = 4 * 2**20  # text signatures at least this large keep a parsed copy in the user cache
+PARSED_MIN_BYTES = 2**20  # text signatures at least this large (CytoSig, SecAct) keep a parsed copy in the user cache
 
 
 @lru_cache(maxsize=4)
@@ -181,19 +186,32 @@ def _read_cached(path: str, mtime_ns: int, size: int) -> pd.DataFrame:
 
 
 def _parsed_path(path: str, mtime_ns: int, size: int) -> Path:
-    """Where the parsed copy of a text signature lives: keyed by its path, size and mtime."""
-    key = hashlib.sha1(f"{Path(path).resolve()}\0{size}\0{mtime_ns}".encode()).hexdigest()[:16]
-    return cache_dir() / "parsed" / f"{Path(path).name}.{key}.npz"
+    """Where the parsed copy of a text signature lives: ``<name>.<path key>.<version key>.npz``.
+
+    The path key names the source file, the version key its size and mtime, so an
+    edited file never meets a stale copy (and :func:`_write_parsed` removes the old one).
+    """
+    source = str(Path(path).resolve())
+    where = hashlib.sha1(source.encode()).hexdigest()[:12]
+    version = hashlib.sha1(f"{source}\0{size}\0{mtime_ns}".encode()).hexdigest()[:12]
+    return cache_dir() / "parsed" / f"{Path(path).name}.{where}.{version}.npz"
 
 
 def _write_parsed(target: Path, df: pd.DataFrame) -> None:
-    """Save a parsed signature (atomically: temporary name, then rename); a read-only cache is skipped."""
+    """Save a parsed signature atomically (temporary name, then rename) and drop older versions of it.
+
+    A read-only cache is skipped.
+    """
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp.npz")
         np.savez(tmp, values=df.to_numpy(), genes=np.asarray(df.index, dtype=str),
                  names=np.asarray(df.columns, dtype=str))
         os.replace(tmp, target)
+        stem = target.name.rsplit(".", 2)[0]  # <name>.<path key>
+        for old in target.parent.glob(f"{stem}.*.npz"):
+            if old != target:
+                old.unlink(missing_ok=True)
     except OSError:
         pass
 
@@ -274,6 +292,9 @@ def group_signatures(signature: pd.DataFrame, threshold: float = 0.9) -> tuple[p
 
 def expand_groups(df: pd.DataFrame, groups: dict[str, list[str]], order: list[str]) -> pd.DataFrame:
     """Rows indexed by group name -> one row per member signature, in ``order``."""
+    if len(groups) == len(order) == len(df.index) and list(df.index) == list(order) and all(
+            ms == [g] for g, ms in groups.items()):
+        return df  # no groups, same order: nothing to expand
     member_of = {m: g for g, ms in groups.items() for m in ms}
     missing = [n for n in order if member_of.get(n) not in df.index]
     if missing:

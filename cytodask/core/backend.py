@@ -11,6 +11,7 @@ import importlib
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from functools import lru_cache
 from types import ModuleType
 from typing import Any, Literal
 
@@ -114,6 +115,14 @@ def check_threads(threads: int | None) -> int:
     return int(threads)
 
 
+@lru_cache(maxsize=1)
+def _blas_controller() -> Any:
+    """threadpoolctl's view of the loaded BLAS libraries, found once (a search costs ~20 ms)."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
 def ordered_map(fn: Callable[[Any], Any], items: Iterable[Any], threads: int) -> Iterator[Any]:
     """``map(fn, items)`` in order, computed on ``threads`` threads with a bounded look-ahead.
 
@@ -129,9 +138,7 @@ def ordered_map(fn: Callable[[Any], Any], items: Iterable[Any], threads: int) ->
         return
     from concurrent.futures import ThreadPoolExecutor
 
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(threads) as pool:
+    with _blas_controller().limit(limits=1, user_api="blas"), ThreadPoolExecutor(threads) as pool:
         pending: deque[Any] = deque()
         for item in items:
             pending.append(pool.submit(fn, item))

@@ -54,6 +54,27 @@ def compiled() -> bool:
     return _kernel() is not None
 
 
+COMPILE_MIN_WORK = 3e9  # multiply-adds from which loading the kernel (~1 s: numba import, cache) pays off
+
+
+def worth_compiling(work: float) -> bool:
+    """Whether a job of ``work`` multiply-adds repays loading the compiled kernel."""
+    return work >= COMPILE_MIN_WORK
+
+
+def csr_matmul(block: Any, dense: Any, *, compiled: bool, xp: ModuleType = np) -> Any:
+    """``block @ dense`` as a new C-contiguous float64 array.
+
+    ``compiled``: the compiled kernel (NumPy only, when numba imports) rather than
+    SciPy's product. The two differ by rounding only; callers decide from their
+    job's size (:func:`worth_compiling`), never from process state, so a result
+    does not depend on what ran before it.
+    """
+    if xp is np and compiled and _kernel() is not None:
+        return csr_matmul_accumulate(block, dense, np.zeros((block.shape[0], dense.shape[1])), xp=xp)
+    return xp.ascontiguousarray(xp.asarray(block @ dense), dtype=xp.float64)
+
+
 def csr_matmul_accumulate(block: Any, dense: Any, out: Any, *, xp: ModuleType = np) -> Any:
     """``out += block @ dense`` in place and return ``out``.
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import zipfile
 
 import numpy as np
@@ -185,9 +186,25 @@ def test_large_text_signature_keeps_a_parsed_copy(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setattr(sigmod, "PARSED_MIN_BYTES", 0)
     (frame * 2).to_csv(path, sep="\t")
+    os.utime(path, ns=(1, 1))  # a different mtime, whatever the clock's resolution
     sigmod._read_cached.cache_clear()
     pd.testing.assert_frame_equal(load_signature(str(path)), _clean_like(frame * 2))
+    now = list((tmp_path / "cache" / "cytodask" / "signatures" / "parsed").glob("sig.tsv.*.npz"))
+    assert len(now) == 1 and now != copies  # the stale copy was replaced, not kept beside the new one
+    other = tmp_path / "other" / "sig.tsv"  # same name, another file: its own copy, the first one stays
+    other.parent.mkdir()
+    frame.to_csv(other, sep="\t")
+    load_signature(str(other))
+    assert len(list(now[0].parent.glob("sig.tsv.*.npz"))) == 2
     sigmod._read_cached.cache_clear()
+
+
+def test_load_signature_copy_flag():
+    shared = load_signature("CytoSig", copy=False)
+    assert load_signature("CytoSig", copy=False) is shared  # the in-process cache itself
+    mine = load_signature("CytoSig")
+    mine.iloc[0, 0] = 123.0
+    assert shared.iloc[0, 0] != 123.0 and load_signature("CytoSig").iloc[0, 0] != 123.0
 
 
 def _clean_like(frame: pd.DataFrame) -> pd.DataFrame:

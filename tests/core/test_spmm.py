@@ -62,6 +62,16 @@ def test_shape_mismatch_is_an_error():
         spmm.csr_matmul_accumulate(a, w, out[:, :2])
 
 
+def test_csr_matmul_choice_is_explicit():
+    a, w, _ = _case(70, 60, 9, 0.2, seed=2)
+    scipy_out = spmm.csr_matmul(a, w, compiled=False)
+    np.testing.assert_array_equal(scipy_out, a @ w)  # exactly SciPy's product
+    compiled_out = spmm.csr_matmul(a, w, compiled=True)
+    assert compiled_out.flags.c_contiguous and compiled_out.dtype == np.float64
+    np.testing.assert_allclose(compiled_out, a @ w, rtol=1e-13, atol=1e-13)
+    assert not spmm.worth_compiling(spmm.COMPILE_MIN_WORK - 1) and spmm.worth_compiling(spmm.COMPILE_MIN_WORK)
+
+
 def test_kernel_is_compiled():
     assert spmm.compiled()  # numba is a dependency; the SciPy fallback is for broken installs only
 
