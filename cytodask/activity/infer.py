@@ -238,8 +238,8 @@ def infer(
     batch_size
         Permutations per matrix product (default: ~256 MB batches).
     threads
-        Threads for sparse NumPy input in permutation mode (default: all
-        available cores); results do not depend on it.
+        Threads for sparse NumPy input: chunks of cells, and permutation batches
+        (default: all available cores); results do not depend on it.
 
     Returns
     -------
@@ -340,6 +340,7 @@ def _infer_chunked(mat: Any, prep: PreparedSignature, ctrl: np.ndarray | None, *
     common = {"gene_mean": gene_mean, "input_kind": input_kind, "scale": scale}
     if method == "analytic":
         common["compiled"] = spmm.worth_compiling(float(sum(ch.norm.nnz for ch in chunks)) * prep.T.shape[0])
+
         def one(ch: Chunk) -> tuple[Any, ...]:
             stats, empty = activity_block(prep.T, ch.norm, totals=ch.totals, method="analytic",
                                           normalised=ch.norm, **common)  # type: ignore[arg-type]
@@ -348,6 +349,7 @@ def _infer_chunked(mat: Any, prep: PreparedSignature, ctrl: np.ndarray | None, *
         *parts, empty = map_chunks(one, chunks, threads)
         return RidgeStats(*parts), empty, gene_mean is not None
     whole = stacked(chunks)  # one block: the threads run over permutation batches
+    del chunks  # the chunks' copies go; only the stacked block stays
     table = permutation_table(prep.match.n_genes, n_rand, seed, rng)
     stats, empty = activity_block(prep.T, whole.norm, totals=whole.totals, method="permutation", perm_table=table,
                                   batch_size=batch_size, threads=threads, normalised=whole.norm,

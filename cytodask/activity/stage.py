@@ -26,6 +26,7 @@ import zarr
 
 from cytodask.activity.genes import resolve_symbols
 from cytodask.activity.infer import InputKind, Method, activity_block, gene_mean_partial, prepare_signature
+from cytodask.activity.preprocess import row_sums
 from cytodask.activity.rng import RNGName, permutation_table
 from cytodask.core.anndata_zarr import dense_array, layers_group, write_frame_parts
 from cytodask.core.atomic import atomic_write_bytes
@@ -37,19 +38,25 @@ OUTPUTS = ("beta", "se", "zscore", "pvalue")
 
 
 def _read_rows(path: str, layer: str, start: int, stop: int) -> Any:
-    """Rows ``[start, stop)`` of X or a layer: dense float64, or SciPy CSR for a CSR-encoded matrix."""
+    """Rows ``[start, stop)`` of X or a layer: dense float64, or SciPy CSR for a CSR-encoded matrix.
+
+    CSR values keep a float dtype as stored (float32 in the atlas store): only the common genes
+    are converted, when they are normalised.
+    """
     root = zarr.open_group(path, mode="r")
     arr = root["layers"][layer] if layer != "X" else root["X"]
     if isinstance(arr, zarr.Group):  # CSR (the atlas store): read one contiguous range, never densify
         indptr = arr["indptr"][start : stop + 1]
         a, b = int(indptr[0]), int(indptr[-1])
         shape = (stop - start, int(arr.attrs["shape"][1]))
-        return sp.csr_matrix((arr["data"][a:b].astype(np.float64), arr["indices"][a:b], indptr - a), shape=shape)
+        data = arr["data"][a:b]
+        data = data if data.dtype.kind == "f" else data.astype(np.float64)
+        return sp.csr_matrix((data, arr["indices"][a:b], indptr - a), shape=shape)
     return np.asarray(arr[start:stop], dtype=np.float64)
 
 
 def _row_totals(block: Any) -> np.ndarray:
-    return np.asarray(block.sum(axis=1)).ravel()
+    return row_sums(block) if sp.issparse(block) else np.asarray(block.sum(axis=1), dtype=np.float64).ravel()
 
 
 def _partial(path: str, layer: str, start: int, stop: int, genes: np.ndarray, kind: str, scale: float) -> tuple:
