@@ -22,7 +22,7 @@ import scipy.sparse as sp
 
 from cytodask.core.backend import ordered_map
 
-from .preprocess import empty_samples, normalise, row_sums
+from .preprocess import empty_samples, gene_sum_partial, library_size, normalise
 
 CHUNK_ROWS = 2048  # most cells per chunk
 MIN_CHUNKS = 8  # fewer cells are cut into this many chunks (of at least MIN_ROWS) so every thread has work
@@ -75,14 +75,15 @@ def normalised_chunks(mat: sp.csr_matrix, genes: np.ndarray, *, input_kind: str,
     def one(start: int) -> Chunk:
         stop = min(start + step, mat.shape[0])
         rows = row_view(mat, start, stop)
-        totals = row_sums(rows) if input_kind == "counts" else None
+        totals = library_size(rows, axis=1) if input_kind == "counts" else None
         block = rows[:, genes]  # a fresh copy, normalised in place
         empty = empty_samples(block, totals, input_kind)
         norm = normalise(block, totals, input_kind, scale, copy=False)
-        sel = norm if keep is None else norm[keep[start:stop]]
-        valid = ~empty if keep is None else ~empty[keep[start:stop]]
-        gene_sum = np.bincount(sel.indices, weights=sel.data, minlength=norm.shape[1])
-        return Chunk(start, stop, norm, totals, empty, gene_sum, int(valid.sum()))
+        if keep is None:
+            gene_sum, n_valid = gene_sum_partial(norm, ~empty)
+        else:
+            gene_sum, n_valid = gene_sum_partial(norm[keep[start:stop]], ~empty[keep[start:stop]])
+        return Chunk(start, stop, norm, totals, empty, gene_sum, n_valid)
 
     return list(ordered_map(one, range(0, mat.shape[0], step), threads))
 

@@ -30,7 +30,7 @@ from cytodask.core.backend import check_threads, is_sparse, resolve_backend, to_
 from .chunked import Chunk, gene_sums, map_chunks, normalised_chunks, stacked
 from .genes import GeneMatch, match_genes, resolve_symbols
 from .inputs import as_samples_by_genes, check_values, control_rows
-from .preprocess import center_genes, empty_samples, gene_sum_partial, normalise, row_sums, zscore_columns
+from .preprocess import center_genes, empty_samples, gene_sum_partial, library_size, normalise, zscore_columns
 from .result import ActivityResult, uns_safe
 from .ridge import Method, RidgeStats, projection_matrix, ridge_analytic, ridge_permutation, ridge_sparse
 from .rng import RNGName, permutation_table
@@ -280,7 +280,7 @@ def infer(
         block = to_device(block.astype(np.float64) if is_sparse(block) else block, xp)
         totals = None
         if input_kind == "counts":
-            totals = xp.asarray(row_sums(mat) if is_sparse(mat) else mat.sum(axis=1, dtype=np.float64))
+            totals = xp.asarray(library_size(mat, axis=1))
         norm = normalise(block, totals, input_kind, scale, copy=False, xp=xp)  # once: gene means and ridge
         gene_mean = None
         if input_kind != "differential":

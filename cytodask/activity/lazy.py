@@ -27,18 +27,15 @@ from cytodask.activity.infer import (
     gene_mean_partial,
     prepare_signature,
 )
+from cytodask.activity.preprocess import library_size
 from cytodask.activity.rng import RNGName, permutation_table
 from cytodask.activity.signatures import SignatureLike
 
 _KEYS = ("beta", "se", "zscore", "pvalue")
 
 
-def _totals(block: Any) -> np.ndarray:
-    return np.asarray(block.sum(axis=1), dtype=np.float64).ravel()
-
-
 def _partial(block: Any, idx: np.ndarray, kind: str, scale: float) -> tuple[np.ndarray, int]:
-    totals = _totals(block) if kind == "counts" else None
+    totals = library_size(block, axis=1) if kind == "counts" else None
     s, n = gene_mean_partial(_as_float(block)[:, idx], totals, input_kind=kind, scale=scale, xp=np)  # type: ignore[arg-type]
     return np.asarray(s), int(n)
 
@@ -56,7 +53,7 @@ def _as_float(block: Any) -> Any:
 
 def _block(block: Any, idx: np.ndarray, T: np.ndarray, gene_mean: np.ndarray | None, colmap: np.ndarray,
            kind: str, scale: float, method: str, perm: np.ndarray | None) -> np.ndarray:
-    totals = _totals(block) if kind == "counts" else None
+    totals = library_size(block, axis=1) if kind == "counts" else None
     stats, empty = activity_block(T, _as_float(block)[:, idx], totals=totals, gene_mean=gene_mean,  # type: ignore[arg-type]
                                   input_kind=kind, scale=scale, method=method, perm_table=perm, xp=np)  # type: ignore[arg-type]
     out = np.stack([np.asarray(s).T[:, colmap] for s in stats] + [np.repeat(np.asarray(empty, float)[:, None],

@@ -30,8 +30,13 @@ _CONST_RTOL = 1e-12  # constant: sum (y - mean)^2 <= _CONST_RTOL * sum y^2
 
 
 def library_size(counts: Any, *, axis: int, xp: ModuleType = np) -> Any:
-    """Total counts per sample: ``axis=0`` for genes x samples, ``axis=1`` for cells x genes (dense or sparse)."""
-    return xp.asarray(counts.sum(axis=axis), dtype=xp.float64).ravel()
+    """Total counts per sample, summed in float64: ``axis=0`` for genes x samples, ``axis=1`` for cells x genes.
+
+    Dense or sparse; a CSR block's rows are summed without a copy of the block (:func:`row_sums`).
+    """
+    if axis == 1 and is_sparse(counts) and counts.format == "csr":
+        return row_sums(counts, xp=xp)
+    return xp.asarray(counts.sum(axis=axis, dtype=xp.float64)).ravel()
 
 
 def normalize_counts(y: Any, totals: Any | None = None, *, scale: float = 1e5, xp: ModuleType = np) -> Any:
@@ -149,7 +154,10 @@ def gene_sum_partial(block: Any, valid: Any | None = None, *, axis: int = 0, xp:
     they add nothing to the sums). Partials add up across blocks;
     ``gene_mean = sum / n``.
     """
-    sums = xp.asarray(block.sum(axis=axis), dtype=xp.float64).ravel()
+    if axis == 0 and xp is np and is_sparse(block) and block.format == "csr":
+        sums = np.bincount(block.indices, weights=block.data, minlength=block.shape[1])  # one pass, no copy
+    else:
+        sums = xp.asarray(block.sum(axis=axis), dtype=xp.float64).ravel()
     n = block.shape[axis] if valid is None else int(xp.asarray(valid).sum())
     return sums, n
 

@@ -26,7 +26,7 @@ import zarr
 
 from cytodask.activity.genes import resolve_symbols
 from cytodask.activity.infer import InputKind, Method, activity_block, gene_mean_partial, prepare_signature
-from cytodask.activity.preprocess import row_sums
+from cytodask.activity.preprocess import library_size
 from cytodask.activity.rng import RNGName, permutation_table
 from cytodask.core.anndata_zarr import dense_array, layers_group, write_frame_parts
 from cytodask.core.atomic import atomic_write_bytes
@@ -55,13 +55,9 @@ def _read_rows(path: str, layer: str, start: int, stop: int) -> Any:
     return np.asarray(arr[start:stop], dtype=np.float64)
 
 
-def _row_totals(block: Any) -> np.ndarray:
-    return row_sums(block) if sp.issparse(block) else np.asarray(block.sum(axis=1), dtype=np.float64).ravel()
-
-
 def _partial(path: str, layer: str, start: int, stop: int, genes: np.ndarray, kind: str, scale: float) -> tuple:
     block = _read_rows(path, layer, start, stop)
-    totals = _row_totals(block) if kind == "counts" else None
+    totals = library_size(block, axis=1) if kind == "counts" else None
     s, n = gene_mean_partial(block[:, genes], totals, input_kind=kind, scale=scale, xp=np)  # type: ignore[arg-type]
     return np.asarray(s), int(n), totals
 
@@ -71,7 +67,7 @@ def _block(state: StageState, fingerprint: str, index: int, src: str, layer: str
            kind: str, scale: float, method: str, perm: np.ndarray | None, backend: str = "numpy") -> dict[str, Any]:
     xp = resolve_backend(backend)  # on a GPU worker: CuPy blocks, the same kernels
     block = _read_rows(src, layer, start, stop)
-    totals = _row_totals(block) if kind == "counts" else None
+    totals = library_size(block, axis=1) if kind == "counts" else None
     dev = (lambda a: a) if xp is np else (lambda a: None if a is None else to_device(a, xp))
     stats, empty = activity_block(dev(T), dev(block[:, genes]), totals=dev(totals), gene_mean=dev(gene_mean),
                                   input_kind=kind, scale=scale, method=method,  # type: ignore[arg-type]
