@@ -88,6 +88,39 @@ def test_bytes_are_pinned() -> None:
     assert atlas_digest(GOLDEN_SPEC) == GOLDEN_SHA256
 
 
+GOLDEN_H5AD_SHA256 = {
+    None: "57a76f9452b80f55c70a96ccfab8da7c8d7c519997599c00c873069c367e9200",
+    "counts": "d56460ec92f8a95277a96743283da67894625f522a5d9f7903ac6aeddb53ef96",
+}
+
+
+def h5ad_digest(path: Path) -> str:
+    """sha256 over every group and dataset of an HDF5 file: names, attributes, dtypes and values."""
+    digest = hashlib.sha256()
+
+    def visit(name: str, obj: h5py.Group | h5py.Dataset) -> None:
+        digest.update(name.encode())
+        for key in sorted(obj.attrs):
+            digest.update(f"{key}={np.asarray(obj.attrs[key]).tolist()!r}".encode())
+        if isinstance(obj, h5py.Dataset):
+            value = np.asarray(obj[()])
+            digest.update(value.dtype.str.encode())
+            digest.update(repr(value.tolist()).encode() if value.dtype.kind == "O" else value.tobytes())
+
+    with h5py.File(path, "r") as f:
+        visit("/", f)
+        f.visititems(visit)
+    return digest.hexdigest()
+
+
+@pytest.mark.parametrize("layer", [None, "counts"])
+def test_h5ad_bytes_are_pinned(tmp_path: Path, layer: str | None) -> None:
+    """The written file's content (counts, obs, var, encodings) is pinned too, for any block size."""
+    for block_cells in (100, 77):
+        path = write_h5ad(GOLDEN_SPEC, tmp_path / f"{block_cells}.h5ad", block_cells=block_cells, layer=layer)
+        assert h5ad_digest(path) == GOLDEN_H5AD_SHA256[layer]
+
+
 def test_iter_blocks_matches_generate_and_obs(small_counts: sp.csr_matrix, small_obs: pd.DataFrame) -> None:
     stops = []
     for start, stop, obs, counts in iter_blocks(SMALL, 1111):
