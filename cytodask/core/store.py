@@ -3,6 +3,7 @@
 Layout of a result store rooted at ``ROOT``::
 
     ROOT/
+      .cytodask                   marker: a result directory cytodask made (others are never written into)
       .lock                       held (flock) by the run writing ROOT
       run-log.jsonl               one JSON event per line, every run
       spec.json                   the resolved spec of the last run (for `cytodask status`)
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from cytodask.core.atomic import atomic_write_json, fsync_path, read_json, remove_tree
+from cytodask.core.outputs import check_creatable, refuse_foreign, refuse_overlap
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]*$")
 
@@ -227,3 +229,27 @@ class ResultStore:
         self.root.mkdir(parents=True, exist_ok=True)
         if self.fsync:
             fsync_path(self.root.parent)
+
+    MARKER = ".cytodask"
+
+    def is_own(self) -> bool:
+        """Whether ``root`` is a result directory cytodask made (its marker, run log or a stage manifest)."""
+        return ((self.root / self.MARKER).is_file() or (self.root / "run-log.jsonl").is_file()
+                or bool(self.stage_names()))
+
+    def claim(self, *, inputs: Iterable[str | os.PathLike[str]] = (), flag: str = "--output") -> None:
+        """Create ``root`` for a run, refusing a path whose files cytodask did not make.
+
+        Refused (``ValueError`` naming the path and the fix), before anything
+        is written: a root that is, contains or lies inside one of ``inputs``;
+        a regular file or a path below one; an unwritable place; an existing
+        non-empty directory that is not a result directory (a user's files are
+        never mixed with, or replaced by, results). A new root gets a marker.
+        """
+        refuse_overlap(self.root, inputs, what="result directory")
+        check_creatable(self.root, what="result directory", flag=flag)
+        refuse_foreign(self.root, owned=self.is_own(), what="result directory", flag=flag)
+        self.ensure()
+        marker = self.root / self.MARKER
+        if not marker.exists():
+            atomic_write_json(marker, {"created_by": "cytodask", "kind": "result directory"}, fsync=self.fsync)

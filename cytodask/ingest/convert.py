@@ -19,8 +19,10 @@ from typing import Any
 import numpy as np
 import zarr
 
+from cytodask.core.atomic import read_json
 from cytodask.core.config import Config
 from cytodask.core.events import EventBus
+from cytodask.core.outputs import check_creatable, refuse_foreign, refuse_overlap
 from cytodask.core.runner import StageReport, run_stages
 from cytodask.core.stage import Stage, StageContext
 from cytodask.core.store import ResultStore, StageState, fsync_zarr_region
@@ -32,6 +34,9 @@ from cytodask.ingest.base import COUNT_MODES, DataSource, check_counts, detect_s
 # enough to keep the chunk count (files) modest. Measured: 64 MB chunks (one per block) made the
 # partial-chunk rewrites and single-threaded compression dominate conversion.
 CHUNK_NNZ_MAX = 1 << 20
+
+# What an atlas store holds at its top level (AnnData's Zarr layout).
+_STORE_ENTRIES = frozenset({"zarr.json", "obs", "var", "X", "uns", "obsm", "varm", "obsp", "varp", "layers"})
 
 
 class ConvertStage(Stage):
@@ -198,12 +203,41 @@ def convert(
     changed source or ``block_cells`` rewrites the store.
     """
     store = Path(store)
+    meta = store.parent / f".{store.name}.cytodask"
+    check_output_store(store, source, meta)
     stage = ConvertStage("convert", source, block_cells=block_cells, counts=counts)
 
     class _SingleDir(ResultStore):
         def stage(self, name: str) -> StageState:
-            return StageState(store.parent / f".{store.name}.cytodask", store, fsync=fsync)
+            return StageState(meta, store, fsync=fsync)
 
     rs = _SingleDir(store.parent, fsync=fsync)
     (report,) = run_stages([stage], rs, Config(cluster="none"), events=events)
     return report
+
+
+def check_output_store(store: Path, source: DataSource, meta: Path) -> None:
+    """Refuse a ``store`` path that would overwrite the input or a directory cytodask did not create.
+
+    Called before anything is written: the output must not be, contain or lie
+    inside an input file or directory, must be creatable, and an existing
+    non-empty directory must be an atlas store (its ``zarr.json`` carries the
+    cytodask layout) or one whose conversion started here (``meta`` holds its
+    manifest and it holds only AnnData's entries).
+    """
+    inputs = list(source.fingerprint_paths().values())
+    path = getattr(source, "path", None)
+    if isinstance(path, Path):
+        inputs.append(path)
+    refuse_overlap(store, inputs, what="atlas store")
+    check_creatable(store, what="atlas store", flag="STORE")
+    refuse_foreign(store, owned=_is_own_store(store, meta), what="atlas store", flag="STORE")
+
+
+def _is_own_store(store: Path, meta: Path) -> bool:
+    if not store.is_dir():
+        return False
+    attrs = (read_json(store / "zarr.json") or {}).get("attributes") or {}
+    if ATTR in attrs:
+        return True
+    return (meta / "manifest.json").exists() and all(p.name in _STORE_ENTRIES for p in store.iterdir())

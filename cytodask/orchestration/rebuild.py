@@ -77,7 +77,7 @@ def rebuild(
     stages = spec.build(source=source)
     check_obs_columns(stages, source.obs_columns(), f"{spec.path}")
     store = ResultStore(config.output_dir, fsync=config.checkpoint.fsync)
-    store.ensure()
+    store.claim(inputs=[p for s in stages for p in s.external_inputs().values()])
     with OutputLock(store.root, wait=wait):
         if not spec.source and hasattr(source, "path"):
             spec.source = {"path": str(source.path)}

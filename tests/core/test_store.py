@@ -107,3 +107,25 @@ def test_fsync_region_touches_written_chunks(tmp_path: Path):
     fsync_zarr_region(a, (slice(20, 35), slice(None)))  # chunks 2 and 3 exist; must not raise
     fsync_zarr_region(a, (slice(90, 100), slice(None)))  # never written: ignored
     assert (tmp_path / "a.zarr" / "c" / "2" / "0").exists()
+
+
+def test_claim_refuses_what_cytodask_did_not_create(tmp_path: Path):
+    """Issue 22.1: `rebuild --output` onto a user's directory must neither write nor delete there."""
+    import pytest
+
+    user = tmp_path / "mine"
+    user.mkdir()
+    (user / "data.csv").write_text("a,b\n")
+    with pytest.raises(ValueError, match=r"result directory .*mine is an existing directory that cytodask did not "
+                                         r"create \(it holds data\.csv\); nothing was changed"):
+        ResultStore(user).claim()
+    assert [p.name for p in user.iterdir()] == ["data.csv"]
+    with pytest.raises(ValueError, match="lies inside the input"):
+        ResultStore(tmp_path / "in.h5ad" / "o").claim(inputs=[tmp_path / "in.h5ad"])
+    new = ResultStore(tmp_path / "new")
+    new.claim()
+    assert (new.root / ".cytodask").is_file()
+    new.claim()  # its own directory, again
+    legacy = ResultStore(tmp_path / "legacy")  # a result directory written before the marker existed
+    StageState(legacy.root / "stages" / "a").begin("fp", {})
+    legacy.claim()

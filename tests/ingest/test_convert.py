@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+import zarr
 
 from cytodask.core.runner import StageFailed
 from cytodask.ingest import LocalH5ADSource, convert, open_atlas
@@ -152,3 +153,59 @@ def test_conversion_memory_is_flat(tmp_path: Path):
     print(json.dumps({"peak_rss_mb": [p / 2**20 for p in peaks], "matrix_mb": [s / 2**20 for s in sizes]}))
     # the matrix grows by ~96 MiB; a whole-matrix load would grow RSS by at least that much.
     assert growth < 0.2 * data_growth, (peaks, sizes)
+
+
+def test_refuses_a_directory_it_did_not_create(tmp_path: Path, counts_h5ad: Path):
+    """Issue 22.1: `convert INPUT DIR` on a user's directory must not delete their files."""
+    user = tmp_path / "mine"
+    user.mkdir()
+    (user / "notes.txt").write_text("keep me")
+    (user / "sub").mkdir()
+    with pytest.raises(ValueError, match=r"mine is an existing directory that cytodask did not create.*notes\.txt"
+                                         r".*nothing was changed. Pass a new or empty directory as STORE"):
+        convert(LocalH5ADSource(counts_h5ad), user, block_cells=1000)
+    assert sorted(p.name for p in user.iterdir()) == ["notes.txt", "sub"]
+    assert (user / "notes.txt").read_text() == "keep me"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"]  # no bookkeeping, no trash left beside it
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert convert(LocalH5ADSource(counts_h5ad), empty, block_cells=1000).computed == 2  # an empty one is fine
+
+
+def test_resumes_a_store_whose_creation_was_interrupted(tmp_path: Path, counts_h5ad: Path, counts_adata):
+    store = tmp_path / "atlas.zarr"
+    convert(LocalH5ADSource(counts_h5ad), store, block_cells=1000)
+    # killed inside create_store: zarr.json without the cytodask layout yet, bookkeeping present
+    zarr.open_group(str(store), mode="w", zarr_format=3)
+    meta = tmp_path / ".atlas.zarr.cytodask"
+    m = json.loads((meta / "manifest.json").read_text())
+    (meta / "manifest.json").write_text(json.dumps({**m, "state": "running", "prepared": False}))
+    for f in (meta / "blocks").glob("*.json"):
+        f.unlink()
+    assert convert(LocalH5ADSource(counts_h5ad), store, block_cells=1000).computed == 2
+    assert _same(ad.read_zarr(store).X, counts_adata.X)
+
+
+@pytest.mark.parametrize("where", ["same", "inside", "contains"])
+def test_refuses_output_overlapping_the_input(tmp_path: Path, counts_adata, where: str):
+    """Issue 22.2: `convert atlas.h5ad atlas.h5ad` moved the input to a hidden trash and failed."""
+    src = tmp_path / "d" / "atlas.h5ad"
+    src.parent.mkdir()
+    counts_adata.write_h5ad(src)
+    before = src.read_bytes()
+    store = {"same": src, "inside": src / "x.zarr", "contains": src.parent}[where]
+    want = {"same": "is the input itself", "inside": "lies inside the input", "contains": "contains the input"}
+    with pytest.raises(ValueError, match=want[where] + r".*Choose an output path outside the input, e\.g\. atlas\.zarr"):
+        convert(LocalH5ADSource(src), store, block_cells=1000)
+    assert src.read_bytes() == before
+    assert sorted(p.name for p in src.parent.iterdir()) == ["atlas.h5ad"]
+
+
+def test_refuses_a_file_or_a_path_below_one(tmp_path: Path, counts_h5ad: Path):
+    f = tmp_path / "out.zarr"
+    f.write_text("x")
+    with pytest.raises(ValueError, match="out.zarr is a file, not a directory; pass a directory path as STORE"):
+        convert(LocalH5ADSource(counts_h5ad), f, block_cells=1000)
+    with pytest.raises(ValueError, match=r"lies below .*out\.zarr, which is a regular file"):
+        convert(LocalH5ADSource(counts_h5ad), f / "sub" / "a.zarr", block_cells=1000)
+    assert f.read_text() == "x"

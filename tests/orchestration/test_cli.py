@@ -116,3 +116,31 @@ def test_automatic_block_size(tmp_path: Path, e2e_atlas: Path):
     res = cytodask("rebuild", str(spec), "--output", str(tmp_path / "o"), "-q")
     assert res.returncode == 0, res.stderr
     assert "batch_size = 0: chose" in res.stdout and "cells per block" in res.stdout
+
+
+def test_outputs_never_replace_user_files(tmp_path: Path, counts_h5ad: Path, e2e_atlas: Path, capsys):
+    """Issue 22.1/22.2/22.10: a user's directory, the input itself and files as outputs are refused untouched."""
+    user = tmp_path / "mine"
+    user.mkdir()
+    (user / "thesis.tex").write_text("keep me")
+    assert main(["convert", str(counts_h5ad), str(user), "-q"]) == 1
+    err = capsys.readouterr().err
+    assert f"atlas store {user} is an existing directory that cytodask did not create (it holds thesis.tex)" in err
+    assert "Pass a new or empty directory as STORE" in err
+    src = tmp_path / "atlas.h5ad"
+    src.write_bytes(counts_h5ad.read_bytes())
+    assert main(["convert", str(src), str(src), "-q"]) == 1
+    assert "is the input itself" in capsys.readouterr().err
+    assert src.read_bytes() == counts_h5ad.read_bytes() and not list(tmp_path.glob(".atlas.h5ad*"))
+
+    spec = write_spec(tmp_path / "s.toml", e2e_atlas)
+    assert main(["rebuild", str(spec), "--output", str(user), "-q"]) == 1
+    err = capsys.readouterr().err
+    assert f"result directory {user} is an existing directory that cytodask did not create" in err
+    assert "as --output" in err
+    assert sorted(p.name for p in user.iterdir()) == ["thesis.tex"]
+    assert main(["rebuild", str(spec), "--output", str(user / "thesis.tex"), "-q"]) == 1
+    assert "is a file, not a directory; pass a directory path as --output" in capsys.readouterr().err
+    assert main(["rebuild", str(spec), "--output", str(user / "thesis.tex" / "out"), "-q"]) == 1
+    assert "which is a regular file, so no directory can be created there" in capsys.readouterr().err
+    assert (user / "thesis.tex").read_text() == "keep me"
