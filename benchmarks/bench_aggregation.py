@@ -1,7 +1,7 @@
 """Aggregation: cytodask ``pseudobulk`` vs ``scanpy.get.aggregate`` and ``decoupler.pp.pseudobulk``.
 
 Task: sum + mean + variance (ddof 1) of synthetic UMI counts (20,000 genes,
-:mod:`cytodask.demo.synthetic`) per ``cell_type_l2 × sample`` (5 × 24 = 120
+:mod:`cytodask.demo`) per ``cell_type_l2 × sample`` (5 × 24 = 120
 groups). Every tool runs in its own subprocess on the same counts, so each
 row's peak memory (``VmHWM`` of that process) is its own:
 
@@ -114,7 +114,7 @@ json.dump(res, open(f"{out}.json", "w"))
 
 def _prepare(dataset: str, *, in_memory: bool) -> dict[str, Path]:
     """Counts (.npz, for the in-memory tools), obs (.pkl) and the atlas store, cached under benchmarks/out/data."""
-    from cytodask.demo.synthetic import cell_metadata, write_h5ad
+    from cytodask.demo import cell_metadata, write_h5ad
     from cytodask.ingest import LocalH5ADSource, convert, open_atlas
 
     spec = spec_for(dataset)

@@ -57,7 +57,7 @@ json.dump(res, open(out + ".json", "w"))
 
 def _h5ad(dataset: str) -> Path:
     """The dataset as ``.h5ad`` (cached), written block by block (flat memory at any size)."""
-    from cytodask.demo.synthetic import write_h5ad
+    from cytodask.demo import write_h5ad
 
     path = CACHE / f"{dataset}.h5ad"
     if not path.exists():

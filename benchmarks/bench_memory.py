@@ -16,7 +16,7 @@ from typing import Any
 
 from benchmarks.bench_ingest import _h5ad
 from benchmarks.datasets import SIZES, spec_for
-from cytodask.demo.synthetic import SyntheticAtlasSpec, write_h5ad
+from cytodask.demo import SyntheticAtlasSpec, write_h5ad
 
 PAIRS = {"demo": (25_000, 100_000), "synthetic-1m": (100_000, 1_000_000)}
 

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from cytodask.core.events import read_run_log
+from cytodask.demo import SyntheticAtlasSpec, donor_table
 from cytodask.demo.run import ensure_demo_atlas
-from cytodask.demo.synthetic import SyntheticAtlasSpec, donor_table
 
 REPO = Path(__file__).resolve().parents[1]
 SIZES = {"demo": 50_000, "synthetic-100k": 100_000}

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from cytodask.demo.synthetic import SyntheticAtlasSpec, gene_table, iter_blocks
+from cytodask.demo import SyntheticAtlasSpec, gene_table, iter_blocks
 
 CACHE = Path(__file__).resolve().parent / "out" / "data"
 SIZES = {"demo": 10_000, "synthetic-100k": 100_000, "synthetic-1m": 1_000_000, "synthetic-2m": 2_000_000,

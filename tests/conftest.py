@@ -62,7 +62,7 @@ def counts_h5ad(tmp_path_factory: pytest.TempPathFactory, counts_adata: ad.AnnDa
 @pytest.fixture(scope="session")
 def e2e_atlas(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The small synthetic atlas of the end-to-end tests (tests/e2e.py), as .h5ad."""
-    from cytodask.demo.synthetic import donor_table, write_h5ad
+    from cytodask.demo import donor_table, write_h5ad
     from tests.e2e import ATLAS, samples_csv
 
     path = tmp_path_factory.mktemp("atlas") / "atlas.h5ad"

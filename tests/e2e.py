@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cytodask.demo.synthetic import SyntheticAtlasSpec
+from cytodask.demo import SyntheticAtlasSpec
 
 REPO = Path(__file__).resolve().parents[1]
 ATLAS = SyntheticAtlasSpec(n_cells=4000, n_genes=5000, n_donors=10, seed=3)

@@ -13,7 +13,9 @@ import anndata
 import pandas as pd
 
 from cytodask.core.atomic import atomic_path
-from cytodask.demo.synthetic import SyntheticAtlasSpec, donor_table, planted_truth, write_h5ad
+from cytodask.demo.h5ad import write_h5ad
+from cytodask.demo.spec import SyntheticAtlasSpec
+from cytodask.demo.truth import donor_table, planted_truth
 
 
 def default_spec() -> Path:

@@ -11,7 +11,7 @@ import pytest
 
 from cytodask.activity import infer
 from cytodask.activity.lazy import infer_lazy
-from cytodask.demo.synthetic import SyntheticAtlasSpec, gene_table, generate_block
+from cytodask.demo import SyntheticAtlasSpec, gene_table, generate_block
 
 SPEC = SyntheticAtlasSpec(n_cells=900, n_genes=5000, n_donors=4, seed=9)
 

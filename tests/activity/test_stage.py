@@ -15,7 +15,7 @@ from cytodask.activity.stage import ActivityStage
 from cytodask.aggregation.pseudobulk import PseudobulkStage
 from cytodask.core.runner import run_stages
 from cytodask.core.store import ResultStore
-from cytodask.demo.synthetic import SyntheticAtlasSpec, write_h5ad
+from cytodask.demo import SyntheticAtlasSpec, write_h5ad
 from cytodask.ingest import ConvertStage, LocalH5ADSource
 
 SPEC = SyntheticAtlasSpec(n_cells=1200, n_genes=5000, n_donors=6, seed=5)

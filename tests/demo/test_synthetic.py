@@ -1,4 +1,4 @@
-"""Tests of the synthetic atlas generator (cytodask.demo.synthetic) and its NB sampler."""
+"""Tests of the synthetic atlas generator (cytodask.demo) and its NB sampler."""
 
 from __future__ import annotations
 
@@ -13,9 +13,7 @@ import pytest
 import scipy.sparse as sp
 from scipy import stats
 
-from cytodask.demo import synthetic as syn
-from cytodask.demo._nb import MU_INVERSION_MAX, sample_nb_csr
-from cytodask.demo.synthetic import (
+from cytodask.demo import (
     SyntheticAtlasSpec,
     cell_metadata,
     donor_table,
@@ -25,6 +23,9 @@ from cytodask.demo.synthetic import (
     planted_truth,
     write_h5ad,
 )
+from cytodask.demo._nb import MU_INVERSION_MAX, sample_nb_csr
+from cytodask.demo.spec import HIERARCHY, cytosig
+from cytodask.demo.truth import atlas_model
 
 SMALL = SyntheticAtlasSpec(n_cells=3000, n_genes=6000, n_donors=8, seed=0)
 
@@ -204,7 +205,7 @@ def test_hierarchy_is_nested(small_obs: pd.DataFrame) -> None:
     obs = small_obs
     assert obs.groupby("cell_type_l3", observed=True)["cell_type_l2"].nunique().eq(1).all()
     assert obs.groupby("cell_type_l2", observed=True)["cell_type_l1"].nunique().eq(1).all()
-    for l3, (l2, l1, _) in syn.HIERARCHY.items():
+    for l3, (l2, l1, _) in HIERARCHY.items():
         rows = obs[obs["cell_type_l3"] == l3]
         assert set(rows["cell_type_l2"]) <= {l2} and set(rows["cell_type_l1"]) <= {l1}
     fractions = obs["cell_type_l2"].value_counts(normalize=True)
@@ -246,7 +247,7 @@ def test_gene_table(small_counts: sp.csr_matrix) -> None:
     assert len(var) == SMALL.n_genes == small_counts.shape[1]
     assert var.index.is_unique and var["gene_ids"].is_unique
     assert (var.index == var["feature_name"]).all()
-    assert set(syn._cytosig().index) <= set(var.index)
+    assert set(cytosig().index) <= set(var.index)
     assert var.index[-1] == "SYN01119" and var["gene_ids"].iloc[0] == "ENSG00000000001"
 
 
@@ -262,7 +263,7 @@ def _pseudobulk_lfc(counts: sp.csr_matrix, obs: pd.DataFrame, cell_type: str) ->
     pseudobulk = np.asarray((summing @ counts[mask]).todense())
     log_cpm = np.log2(pseudobulk / pseudobulk.sum(axis=1, keepdims=True) * 1e6 + 1.0)
     genes = gene_table(SMALL).index
-    log_cpm = pd.DataFrame(log_cpm, index=samples, columns=genes)[syn._cytosig().index]
+    log_cpm = pd.DataFrame(log_cpm, index=samples, columns=genes)[cytosig().index]
     diseased = donor_table(SMALL).set_index("sample").loc[samples, "disease"].eq("disease").to_numpy()
     lfc = log_cpm[diseased].mean() - log_cpm[~diseased].mean()
     # Keep the better-expressed half: the usual pseudobulk expression filter
@@ -285,7 +286,7 @@ def test_planted_response_is_recovered(
     >10 null SDs. Unrelated cytokines (|signature correlation| < 0.2) reach at
     most ~0.09, so the planted one must beat them all by >= 0.15.
     """
-    signature = syn._cytosig()
+    signature = cytosig()
     lfc = _pseudobulk_lfc(small_counts, small_obs, cell_type)
     r = signature.loc[lfc.index].corrwith(lfc)
     assert r[cytokine] > min_r, r[cytokine]
@@ -296,7 +297,7 @@ def test_planted_response_is_recovered(
 def test_unplanted_cell_type_shows_no_response(small_counts: sp.csr_matrix, small_obs: pd.DataFrame) -> None:
     """T cells get no planted shift: |r| with IFNG stays within ~5 null SDs (0.1)."""
     lfc = _pseudobulk_lfc(small_counts, small_obs, "T cell")
-    r = syn._cytosig().loc[lfc.index].corrwith(lfc)
+    r = cytosig().loc[lfc.index].corrwith(lfc)
     assert abs(r["IFNG"]) < 0.1, r["IFNG"]
 
 
@@ -313,7 +314,7 @@ def test_no_planted_response_means_no_disease_effect() -> None:
     """Without planted responses, disease and healthy samples share one expression model."""
     base = SyntheticAtlasSpec(n_cells=300, n_genes=5000, n_donors=4, planted=())
     assert planted_truth(base).empty
-    model = syn._model(base)
+    model = atlas_model(base)
     assert model.planted_log.shape == (0, 5000)
 
 

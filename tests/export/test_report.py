@@ -94,7 +94,7 @@ def _demo_spec(atlas: Path, samples: Path, path: Path) -> Path:
 @pytest.fixture(scope="module")
 def result_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real result directory: the demo spec rebuilt on a 3000-cell synthetic atlas."""
-    from cytodask.demo.synthetic import SyntheticAtlasSpec, donor_table, write_h5ad
+    from cytodask.demo import SyntheticAtlasSpec, donor_table, write_h5ad
     from cytodask.orchestration.rebuild import rebuild
 
     tmp = tmp_path_factory.mktemp("report")

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cytodask.demo.synthetic import SyntheticAtlasSpec, donor_table, write_h5ad
+from cytodask.demo import SyntheticAtlasSpec, donor_table, write_h5ad
 from cytodask.orchestration.spec import load_spec
 from tests.e2e import REPO, cytodask
 
