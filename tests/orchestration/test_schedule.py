@@ -20,7 +20,9 @@ from types import SimpleNamespace
 import pytest
 
 from cytodask.cli import main
-from cytodask.orchestration import schedule as sch
+from cytodask.orchestration.schedule_install import install_cron, install_slurm, install_systemd
+from cytodask.orchestration.schedule_job import parse_time, rebuild_job
+from cytodask.orchestration.schedule_render import cron_line, slurm_entry, systemd_units
 
 TINY_SPEC = """
 [atlas]
@@ -68,23 +70,23 @@ def check_cron_fields(line: str) -> str:
 @pytest.mark.parametrize("at, expected", [("00:00", (0, 0)), ("2:30", (2, 30)), ("23:59", (23, 59)),
                                           (" 07:05 ", (7, 5))])
 def test_parse_time(at: str, expected: tuple[int, int]):
-    assert sch.parse_time(at) == expected
+    assert parse_time(at) == expected
 
 
 @pytest.mark.parametrize("at", ["24:00", "12:60", "1230", "12:5", "noon", "-1:00", "12:30:00", ""])
 def test_parse_time_rejects_with_the_fix(at: str):
     with pytest.raises(ValueError, match=r"give HH:MM between 00:00 and 23:59.*e\.g\. --at 02:30"):
-        sch.parse_time(at)
+        parse_time(at)
 
 
 def test_job_is_absolute(spec: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.chdir(tmp_path)
-    job = sch.rebuild_job("tiny.toml", at="02:30")
+    job = rebuild_job("tiny.toml", at="02:30")
     assert job.spec == spec and job.workdir == tmp_path
     assert job.output == tmp_path / "out"  # the spec's output_dir, resolved against the spec
     assert job.log == tmp_path / "out" / "logs" / "rebuild.log"
     assert (job.hour, job.minute, job.unit) == (2, 30, "cytodask-rebuild-tiny")
-    job = sch.rebuild_job(spec, at="02:30", output="rel/out", log="l/x.log")
+    job = rebuild_job(spec, at="02:30", output="rel/out", log="l/x.log")
     assert job.output == tmp_path / "rel" / "out" and job.log == tmp_path / "l" / "x.log"
     assert job.argv[-5:] == ["rebuild", str(spec), "--output", str(tmp_path / "rel" / "out"), "--wait"]
     assert all(Path(p).is_absolute() for p in (job.argv[0], job.spec, job.output, job.log, job.workdir))
@@ -92,27 +94,27 @@ def test_job_is_absolute(spec: Path, tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 def test_missing_spec_names_the_file(tmp_path: Path):
     with pytest.raises(ValueError, match=f"spec {tmp_path / 'nope.toml'} does not exist"):
-        sch.rebuild_job(tmp_path / "nope.toml", at="01:00")
+        rebuild_job(tmp_path / "nope.toml", at="01:00")
 
 
 def test_env_the_spec_reads_is_pinned(spec: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
-    assert sch.rebuild_job(spec, at="01:00").env == {}
+    assert rebuild_job(spec, at="01:00").env == {}
     monkeypatch.setenv("TINY_ATLAS", "/data/my atlas.h5ad")
-    job = sch.rebuild_job(spec, at="01:00")
+    job = rebuild_job(spec, at="01:00")
     assert job.env == {"TINY_ATLAS": "/data/my atlas.h5ad"}
-    assert "TINY_ATLAS='/data/my atlas.h5ad' " in sch.cron_line(job)
-    assert 'Environment="TINY_ATLAS=/data/my atlas.h5ad"\n' in sch.systemd_units(job)[f"{job.unit}.service"]
+    assert "TINY_ATLAS='/data/my atlas.h5ad' " in cron_line(job)
+    assert 'Environment="TINY_ATLAS=/data/my atlas.h5ad"\n' in systemd_units(job)[f"{job.unit}.service"]
     monkeypatch.setenv("TINY_ATLAS", '/d/$x "q" 5%')  # Environment= expands %specifiers, not $
-    job = sch.rebuild_job(spec, at="01:00")
-    assert 'Environment="TINY_ATLAS=/d/$x \\"q\\" 5%%"\n' in sch.systemd_units(job)[f"{job.unit}.service"]
+    job = rebuild_job(spec, at="01:00")
+    assert 'Environment="TINY_ATLAS=/d/$x \\"q\\" 5%%"\n' in systemd_units(job)[f"{job.unit}.service"]
 
 
 # --------------------------------------------------------------------------- cron
 
 
 def test_cron_line_is_valid_and_complete(spec: Path, tmp_path: Path):
-    job = sch.rebuild_job(spec, at="02:30", output=tmp_path / "o")
-    line = sch.cron_line(job)
+    job = rebuild_job(spec, at="02:30", output=tmp_path / "o")
+    line = cron_line(job)
     assert "\n" not in line and line.startswith("30 2 * * * ")
     command = check_cron_fields(line)
     log = tmp_path / "o" / "logs" / "rebuild.log"
@@ -122,7 +124,7 @@ def test_cron_line_is_valid_and_complete(spec: Path, tmp_path: Path):
 
 
 def test_cron_executable_exists_and_runs_rebuild_help(spec: Path, tmp_path: Path):
-    command = check_cron_fields(sch.cron_line(sch.rebuild_job(spec, at="03:00", output=tmp_path / "o")))
+    command = check_cron_fields(cron_line(rebuild_job(spec, at="03:00", output=tmp_path / "o")))
     words = shlex.split(command, comments=True)
     exe = words[words.index("rebuild") - 1]
     assert Path(exe).is_absolute() and os.access(exe, os.X_OK), exe
@@ -143,8 +145,8 @@ def test_cron_command_runs_under_sh_with_awkward_paths(tmp_path: Path, monkeypat
     probe.write_text("import json, os, sys\n"
                      "print(json.dumps([sys.argv[1:], os.getcwd(), os.environ.get('TINY_ATLAS')]))\n")
     monkeypatch.setenv("TINY_ATLAS", "it's $here")
-    job = sch.rebuild_job(spec, at="04:15", command=[sys.executable, str(probe)], workdir=base)
-    command = check_cron_fields(sch.cron_line(job))
+    job = rebuild_job(spec, at="04:15", command=[sys.executable, str(probe)], workdir=base)
+    command = check_cron_fields(cron_line(job))
     assert "%" not in command.replace(r"\%", "")
     res = subprocess.run(["sh", "-c", command.replace(r"\%", "%")], check=False, capture_output=True, text=True,
                          timeout=60, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
@@ -165,8 +167,8 @@ def _ini(text: str) -> configparser.ConfigParser:
 
 
 def test_systemd_units_structure(spec: Path, tmp_path: Path):
-    job = sch.rebuild_job(spec, at="02:30", output=tmp_path / "o")
-    units = sch.systemd_units(job)
+    job = rebuild_job(spec, at="02:30", output=tmp_path / "o")
+    units = systemd_units(job)
     assert list(units) == ["cytodask-rebuild-tiny.service", "cytodask-rebuild-tiny.timer"]
     service, timer = (_ini(t) for t in units.values())
     assert service.sections() == ["Unit", "Service"]
@@ -187,12 +189,12 @@ def test_systemd_units_structure(spec: Path, tmp_path: Path):
 def test_install_systemd_writes_units_and_verifies(spec: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
     home = tmp_path / "home"
-    job = sch.rebuild_job(spec, at="06:45", output=tmp_path / "o")
-    msg = sch.install_systemd(job, home=home)
+    job = rebuild_job(spec, at="06:45", output=tmp_path / "o")
+    msg = install_systemd(job, home=home)
     unit_dir = home / ".config" / "systemd" / "user"
     names = ["cytodask-rebuild-tiny.service", "cytodask-rebuild-tiny.timer"]
     assert sorted(p.name for p in unit_dir.iterdir()) == names
-    assert [(unit_dir / n).read_text() for n in names] == list(sch.systemd_units(job).values())
+    assert [(unit_dir / n).read_text() for n in names] == list(systemd_units(job).values())
     assert "systemctl --user daemon-reload && systemctl --user enable --now cytodask-rebuild-tiny.timer" in msg
     assert job.log.parent.is_dir()  # append: does not create directories
     analyze = shutil.which("systemd-analyze")
@@ -212,13 +214,13 @@ def test_systemd_quoting_of_awkward_paths(tmp_path: Path):
     base = tmp_path / 'a b "c" $d %e'
     base.mkdir()
     (base / "s.toml").write_text(TINY_SPEC)
-    job = sch.rebuild_job(base / "s.toml", at="01:00", workdir=base)
-    service = sch.systemd_units(job)[f"{job.unit}.service"]
+    job = rebuild_job(base / "s.toml", at="01:00", workdir=base)
+    service = systemd_units(job)[f"{job.unit}.service"]
     assert r'"' + str(base).replace('"', r"\"").replace("%", "%%").replace("$", "$$") + '/s.toml"' in service
     assert f"WorkingDirectory={str(base).replace('%', '%%')}\n" in service
     analyze = shutil.which("systemd-analyze")
     if analyze is not None:
-        sch.install_systemd(job, unit_dir=tmp_path / "units")
+        install_systemd(job, unit_dir=tmp_path / "units")
         res = subprocess.run([analyze, "verify", str(tmp_path / "units" / f"{job.unit}.service")],
                              check=False, capture_output=True, text=True, timeout=60)
         if "Failed to initialize manager" not in res.stderr:
@@ -229,14 +231,14 @@ def test_systemd_quoting_of_awkward_paths(tmp_path: Path):
 
 
 def test_slurm_entry(spec: Path, tmp_path: Path):
-    job = sch.rebuild_job(spec, at="23:05", output=tmp_path / "o")
-    lines = sch.slurm_entry(job).splitlines()
+    job = rebuild_job(spec, at="23:05", output=tmp_path / "o")
+    lines = slurm_entry(job).splitlines()
     assert lines[:-1] == ["#SCRON --job-name=cytodask-rebuild-tiny", "#SCRON --time=12:00:00",
                           f"#SCRON --output={job.log}", "#SCRON --open-mode=append"]
     command = check_cron_fields(lines[-1])
     assert lines[-1].startswith("5 23 * * * ") and command.startswith(f"mkdir -p {job.log.parent} && cd ")
     assert ">>" not in command and command.endswith(job.marker)
-    full = sch.slurm_entry(job, walltime="1-00:00:00", partition="gpu", cpus=16, mem="128G", gpus=2)
+    full = slurm_entry(job, walltime="1-00:00:00", partition="gpu", cpus=16, mem="128G", gpus=2)
     for opt in ("--time=1-00:00:00", "--partition=gpu", "--cpus-per-task=16", "--mem=128G", "--gres=gpu:2"):
         assert f"#SCRON {opt}\n" in full
 
@@ -245,7 +247,7 @@ def test_slurm_entry(spec: Path, tmp_path: Path):
                                        ({"cpus": 0}, "--cpus"), ({"partition": "a b"}, "--partition")])
 def test_slurm_options_are_checked(spec: Path, kw: dict, match: str):
     with pytest.raises(ValueError, match=match):
-        sch.slurm_entry(sch.rebuild_job(spec, at="01:00"), **kw)
+        slurm_entry(rebuild_job(spec, at="01:00"), **kw)
 
 
 # --------------------------------------------------------------------------- installers
@@ -271,16 +273,16 @@ class FakeTab:
 
 
 def test_install_cron_keeps_other_lines_and_replaces_its_own(spec: Path, tmp_path: Path):
-    other = sch.rebuild_job(spec, at="01:00", output=tmp_path / "other")
+    other = rebuild_job(spec, at="01:00", output=tmp_path / "other")
     unrelated = "MAILTO=me@example.org\n# my backups\n0 4 * * 0 /usr/local/bin/backup --all\n"
-    tab = FakeTab(unrelated + sch.cron_line(other) + "\n")
-    job = sch.rebuild_job(spec, at="02:30", output=tmp_path / "o")
-    assert "added the entry" in sch.install_cron(job, runner=tab)
-    assert tab.text == unrelated + sch.cron_line(other) + "\n" + sch.cron_line(job) + "\n"
-    moved = sch.rebuild_job(spec, at="05:10", output=tmp_path / "o")
-    assert "replaced the earlier entry" in sch.install_cron(moved, runner=tab)
+    tab = FakeTab(unrelated + cron_line(other) + "\n")
+    job = rebuild_job(spec, at="02:30", output=tmp_path / "o")
+    assert "added the entry" in install_cron(job, runner=tab)
+    assert tab.text == unrelated + cron_line(other) + "\n" + cron_line(job) + "\n"
+    moved = rebuild_job(spec, at="05:10", output=tmp_path / "o")
+    assert "replaced the earlier entry" in install_cron(moved, runner=tab)
     lines = tab.text.splitlines()
-    assert lines == [*unrelated.splitlines(), sch.cron_line(other), sch.cron_line(moved)]
+    assert lines == [*unrelated.splitlines(), cron_line(other), cron_line(moved)]
     assert sum(ln.endswith(job.marker) for ln in lines) == 1
     assert all(c[0] == "crontab" for c in tab.calls)
     for ln in lines[-2:]:
@@ -289,9 +291,9 @@ def test_install_cron_keeps_other_lines_and_replaces_its_own(spec: Path, tmp_pat
 
 def test_install_cron_into_empty_crontab(spec: Path):
     tab = FakeTab(None)
-    job = sch.rebuild_job(spec, at="00:00")
-    sch.install_cron(job, runner=tab)
-    assert tab.text == sch.cron_line(job) + "\n"
+    job = rebuild_job(spec, at="00:00")
+    install_cron(job, runner=tab)
+    assert tab.text == cron_line(job) + "\n"
     assert tab.calls == [["crontab", "-l"], ["crontab", "-"]]
 
 
@@ -300,35 +302,35 @@ def test_install_cron_percent_in_path_is_still_replaced(tmp_path: Path):
     (tmp_path / "100%" / "s.toml").write_text(TINY_SPEC)
     tab = FakeTab("")
     for at in ("01:00", "02:00"):
-        sch.install_cron(sch.rebuild_job(tmp_path / "100%" / "s.toml", at=at), runner=tab)
+        install_cron(rebuild_job(tmp_path / "100%" / "s.toml", at=at), runner=tab)
     assert tab.text.count("\n") == 1 and tab.text.startswith("0 2 ") and r"100\%" in tab.text
 
 
 def test_install_slurm_replaces_its_block(spec: Path, tmp_path: Path):
     mine = "#SCRON --time=00:10:00\n#SCRON --job-name=poll\n7 * * * * /home/me/poll.sh\n"
     tab = FakeTab(mine)
-    job = sch.rebuild_job(spec, at="02:30", output=tmp_path / "o")
-    sch.install_slurm(job, runner=tab, partition="cpu")
-    sch.install_slurm(job, runner=tab, walltime="04:00:00")
-    assert tab.text == mine + sch.slurm_entry(job, walltime="04:00:00") + "\n"
+    job = rebuild_job(spec, at="02:30", output=tmp_path / "o")
+    install_slurm(job, runner=tab, partition="cpu")
+    install_slurm(job, runner=tab, walltime="04:00:00")
+    assert tab.text == mine + slurm_entry(job, walltime="04:00:00") + "\n"
     assert tab.text.count("#SCRON --job-name=cytodask-rebuild-tiny") == 1 and "--partition" not in tab.text
     assert all(c[0] == "scrontab" for c in tab.calls)
 
 
 def test_install_slurm_into_empty_scrontab_and_over_a_disabled_entry(spec: Path):
     tab = FakeTab(None)
-    job = sch.rebuild_job(spec, at="02:30")
-    sch.install_slurm(job, runner=tab)
-    assert tab.text == sch.slurm_entry(job) + "\n"
+    job = rebuild_job(spec, at="02:30")
+    install_slurm(job, runner=tab)
+    assert tab.text == slurm_entry(job) + "\n"
     tab.text = "".join(f"#DISABLED: {ln}\n" for ln in tab.text.splitlines())  # as `scrontab -l` shows it
-    assert "replaced the earlier entry" in sch.install_slurm(job, runner=tab, gpus=1)
-    assert tab.text == sch.slurm_entry(job, gpus=1) + "\n"
+    assert "replaced the earlier entry" in install_slurm(job, runner=tab, gpus=1)
+    assert tab.text == slurm_entry(job, gpus=1) + "\n"
 
 
 def test_slurm_log_path_must_suit_scron_output(spec: Path, tmp_path: Path):
     for log in ("with space/r.log", "100%/r.log"):
         with pytest.raises(ValueError, match="give --log without them"):
-            sch.slurm_entry(sch.rebuild_job(spec, at="01:00", log=tmp_path / log))
+            slurm_entry(rebuild_job(spec, at="01:00", log=tmp_path / log))
 
 
 def test_tool_that_hangs_is_an_error(spec: Path):
@@ -336,18 +338,18 @@ def test_tool_that_hangs_is_an_error(spec: Path):
         raise subprocess.TimeoutExpired(argv, kw["timeout"])
 
     with pytest.raises(RuntimeError, match=r"`scrontab -l` did not finish in 60 s .*`scrontab -e`"):
-        sch.install_slurm(sch.rebuild_job(spec, at="01:00"), runner=hang)
+        install_slurm(rebuild_job(spec, at="01:00"), runner=hang)
 
 
 def test_missing_tool_is_one_clear_line(spec: Path):
     def absent(argv, **kw):
         raise FileNotFoundError(argv[0])
 
-    job = sch.rebuild_job(spec, at="01:00")
+    job = rebuild_job(spec, at="01:00")
     with pytest.raises(RuntimeError, match=r"^`crontab` is not installed or not on PATH; add the printed line by hand"):
-        sch.install_cron(job, runner=absent)
+        install_cron(job, runner=absent)
     with pytest.raises(RuntimeError, match=r"^`scrontab` is not installed or not on PATH; .*`scrontab -e`"):
-        sch.install_slurm(job, runner=absent)
+        install_slurm(job, runner=absent)
 
 
 def test_refused_table_is_an_error(spec: Path):
@@ -359,15 +361,15 @@ def test_refused_table_is_an_error(spec: Path):
         return SimpleNamespace(returncode=1, stdout="", stderr="crontab: you are not allowed to use this program\n")
 
     with pytest.raises(RuntimeError, match="refused the new table: crontab: you are not allowed"):
-        sch.install_cron(sch.rebuild_job(spec, at="01:00"), runner=refuse)
+        install_cron(rebuild_job(spec, at="01:00"), runner=refuse)
     with pytest.raises(RuntimeError, match="refused the new table: There are errors in your crontab"):
-        sch.install_slurm(sch.rebuild_job(spec, at="01:00"), runner=refuse)
+        install_slurm(rebuild_job(spec, at="01:00"), runner=refuse)
 
     def denied(argv, **kw):
         return SimpleNamespace(returncode=1, stdout="", stderr="You (tester) are not allowed to use this program\n")
 
     with pytest.raises(RuntimeError, match=r"`crontab -l` failed: You \(tester\) are not allowed"):
-        sch.install_cron(sch.rebuild_job(spec, at="01:00"), runner=denied)
+        install_cron(rebuild_job(spec, at="01:00"), runner=denied)
 
 
 # --------------------------------------------------------------------------- command line
