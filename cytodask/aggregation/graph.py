@@ -1,7 +1,7 @@
 """Lazy Dask graphs of aggregation: block partials → ordered tree merge → layers.
 
 Builders here only build: nothing is computed. Each block of cells becomes one
-task (:func:`~cytodask.aggregation.partials.block_partial`), merged per gene
+task (:func:`~cytodask.aggregation.kernels.partials.block_partial`), merged per gene
 chunk in a tree of fixed shape (``split_every`` children, in block order), so
 the result is deterministic for a given block layout and memory stays
 bounded by a few block partials plus the (groups × gene chunk) result.
@@ -19,7 +19,7 @@ import numpy as np
 from dask.delayed import Delayed
 
 from cytodask.aggregation.kernels import Normalize, normalize_sums
-from cytodask.aggregation.partials import (
+from cytodask.aggregation.kernels.partials import (
     block_partial,
     finish_layers,
     merge_ordered,

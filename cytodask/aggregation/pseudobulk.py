@@ -1,7 +1,7 @@
 """Pseudobulk as a resumable stage: per-block partials, merged by gene chunks.
 
 Each block of cells contributes the partials of the groups present in it
-(:func:`~cytodask.aggregation.partials.block_partial`: sums by a sparse
+(:func:`~cytodask.aggregation.kernels.partials.block_partial`: sums by a sparse
 indicator product and, with ``stats``, counts, centred and raw sums of
 squares, per-group "all integers" flags and non-zero counts), persisted under
 ``partials.zarr`` before its completion record (an integer block's ``M2`` is
@@ -26,7 +26,7 @@ import zarr
 
 from cytodask.aggregation.inputs import read_obs
 from cytodask.aggregation.kernels import Normalize, check_stats, integer_m2, normalize_sums
-from cytodask.aggregation.partials import ROW_FLAGS, block_partial, finish_layers, fold, zeros_like
+from cytodask.aggregation.kernels.partials import ROW_FLAGS, block_partial, finish_layers, fold, zeros_like
 from cytodask.core.anndata_zarr import dense_array, layers_group, write_frame_parts
 from cytodask.core.atomic import remove_tree
 from cytodask.core.backend import array_module, to_numpy

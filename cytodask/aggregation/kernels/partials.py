@@ -4,7 +4,7 @@ A partial is a dict ``{"groups": host int64 (k,), "n": (k,), "sum": (k × genes)
 [, "m2", "sq", "integral": bool (k,), "nnz"]}`` over the groups present in a
 block (global group ids, sorted). ``m2``, ``sq`` (Σx²) and ``integral`` (and
 the block-level bool ``m2_derived``, see
-:func:`~cytodask.aggregation.kernels.group_moments`) exist only when the
+:func:`~cytodask.aggregation.kernels.moments.group_moments`) exist only when the
 variance is asked for; with them the variance of integer data is computed
 exactly from ``(n, S, Σx²)`` and is identical for any blocks.
 The same three functions serve the resumable stage (partials persisted to
@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from cytodask.aggregation.kernels import chan_merge, finish_moments, group_moments
+from cytodask.aggregation.kernels.moments import chan_merge, finish_moments, group_moments
 from cytodask.core.backend import to_numpy
 
 Partial = dict[str, Any]
@@ -43,7 +43,7 @@ def block_partial(x: Any, codes: Any, stats: Sequence[str], xp: ModuleType) -> P
     codes
         Global group id of each row (host or device), ``-1`` = dropped cell.
     stats
-        Statistics wanted (see :data:`~cytodask.aggregation.kernels.STATS`).
+        Statistics wanted (see :data:`~cytodask.aggregation.kernels.moments.STATS`).
     """
     codes = np.asarray(to_numpy(codes), dtype=np.int64)
     present = np.unique(codes[codes >= 0])
@@ -96,7 +96,7 @@ def finish_layers(acc: dict[str, Any], rows: Any, stats: Sequence[str], xp: Modu
 
     ``counts`` = sums; ``mean`` = S/n; ``var`` = (n Q − S²)/(n (n − ddof)) for
     integer data (exact numerator), else M2/(n − ddof) (NaN for n ≤ ddof; see
-    :func:`~cytodask.aggregation.kernels.finish_moments`); ``count_nonzero`` =
+    :func:`~cytodask.aggregation.kernels.moments.finish_moments`); ``count_nonzero`` =
     cells with x ≠ 0 (int64).
     """
     idx = xp.asarray(rows)
