@@ -1,28 +1,34 @@
-"""Sparse in-memory input in fixed chunks of cells on the CPU thread pool (used by :func:`~cytodask.activity.infer`).
+"""In-memory execution of the activity block kernels (used by :func:`~cytodask.activity.api.infer`).
 
 Two passes over chunks of cells (:func:`chunk_rows`), each chunk an independent
-task on :func:`~cytodask.core.backend.ordered_map`:
+task on :func:`~cytodask.core.backend.ordered_map`, running the kernels of
+:mod:`~cytodask.activity.kernels` that the lazy graph and the stage run on their blocks:
 
-1. :func:`normalised_chunks`: library sizes, the common genes, normalisation
-   and each chunk's gene sums (the gene-mean pass);
-2. the ridge per chunk (analytic), or one block for the permutation test,
-   whose threads already run over permutation batches.
+1. :func:`normalised_chunks`: :func:`~cytodask.activity.kernels.prepare_block`
+   and :func:`~cytodask.activity.kernels.gene_mean_partial` per chunk (kept in
+   memory, so nothing is normalised twice), merged by :func:`~cytodask.activity.kernels.gene_means`;
+2. :func:`~cytodask.activity.kernels.activity_block` per chunk (analytic), or on
+   one stacked block for the permutation test, whose threads run over permutation batches.
 
-The chunk size depends on the number of cells only and partial sums are
-added in order, so results do not depend on the number of threads.
+Sparse NumPy input is cut into chunks; dense and CuPy input is one chunk (BLAS
+and the device parallelise within it). The chunk size depends on the number of
+cells only and partials are added in order, so results do not depend on the threads.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
-from cytodask.core.backend import ordered_map
+from cytodask.core import spmm
+from cytodask.core.backend import is_sparse, ordered_map, to_device
 
-from .preprocess import empty_samples, gene_sum_partial, library_size, normalise
+from .kernels import InputKind, gene_mean_partial, gene_means, prepare_block, prepared_activity
+from .ridge import Method, RidgeStats
 
 CHUNK_ROWS = 2048  # most cells per chunk
 MIN_CHUNKS = 8  # fewer cells are cut into this many chunks (of at least MIN_ROWS) so every thread has work
@@ -36,7 +42,7 @@ def chunk_rows(n_cells: int) -> int:
 
 @dataclass(frozen=True)
 class Chunk:
-    """Cells ``[start, stop)``: normalised common-gene CSR, library sizes (counts), empty flags, gene-mean partial.
+    """Cells ``[start, stop)``: normalised common genes, library sizes (counts), empty flags, gene-mean partial.
 
     ``gene_sum`` and ``n_valid`` sum the normalised values per gene and count the
     non-empty cells over the chunk's centring cells (all, or the controls).
@@ -44,10 +50,10 @@ class Chunk:
 
     start: int
     stop: int
-    norm: sp.csr_matrix
-    totals: np.ndarray | None
-    empty: np.ndarray
-    gene_sum: np.ndarray
+    norm: Any
+    totals: Any | None
+    empty: Any
+    gene_sum: Any
     n_valid: int
 
 
@@ -60,39 +66,36 @@ def row_view(mat: sp.csr_matrix, start: int, stop: int) -> sp.csr_matrix:
     return view
 
 
-def normalised_chunks(mat: sp.csr_matrix, genes: np.ndarray, *, input_kind: str, scale: float, threads: int,
-                      control: np.ndarray | None = None, rows_per_chunk: int | None = None) -> list[Chunk]:
+def normalised_chunks(mat: Any, genes: np.ndarray, *, input_kind: InputKind, scale: float, threads: int,
+                      control: np.ndarray | None = None, rows_per_chunk: int | None = None,
+                      xp: ModuleType = np) -> list[Chunk]:
     """Pass 1: every chunk restricted to the common ``genes`` (positions), normalised, with its gene sums.
 
     ``control``: positions of the cells the genes are centred on (None: all cells).
     """
-    step = chunk_rows(mat.shape[0]) if rows_per_chunk is None else rows_per_chunk
+    n = mat.shape[0]
+    step = n if rows_per_chunk is None and not (xp is np and is_sparse(mat)) else rows_per_chunk or chunk_rows(n)
     keep = None
     if control is not None:
-        keep = np.zeros(mat.shape[0], dtype=bool)
+        keep = np.zeros(n, dtype=bool)
         keep[control] = True
 
     def one(start: int) -> Chunk:
-        stop = min(start + step, mat.shape[0])
-        rows = row_view(mat, start, stop)
-        totals = library_size(rows, axis=1) if input_kind == "counts" else None
-        block = rows[:, genes]  # a fresh copy, normalised in place
-        empty = empty_samples(block, totals, input_kind)
-        norm = normalise(block, totals, input_kind, scale, copy=False)
-        if keep is None:
-            gene_sum, n_valid = gene_sum_partial(norm, ~empty)
-        else:
-            gene_sum, n_valid = gene_sum_partial(norm[keep[start:stop]], ~empty[keep[start:stop]])
-        return Chunk(start, stop, norm, totals, empty, gene_sum, n_valid)
+        stop = min(start + step, n)
+        rows = row_view(mat, start, stop) if is_sparse(mat) else mat[start:stop]
+        p = prepare_block(rows, genes, input_kind=input_kind, scale=scale, xp=xp)
+        gene_sum, n_valid = gene_mean_partial(p, None if keep is None else keep[start:stop], xp=xp)
+        return Chunk(start, stop, p.norm, p.totals, p.empty, gene_sum, n_valid)
 
-    return list(ordered_map(one, range(0, mat.shape[0], step), threads))
+    starts = range(0, n, max(step, 1))
+    return list(ordered_map(one, starts, threads if len(starts) > 1 else 1))
 
 
-def gene_sums(chunks: list[Chunk]) -> tuple[np.ndarray, int]:
+def gene_sums(chunks: list[Chunk]) -> tuple[Any, int]:
     """Sum of normalised expression per gene and the number of non-empty centring cells, over all chunks."""
-    total = np.zeros(chunks[0].norm.shape[1])
-    for ch in chunks:  # in order: the sums do not depend on the threads
-        total += ch.gene_sum
+    total = chunks[0].gene_sum
+    for ch in chunks[1:]:  # in order: the sums do not depend on the threads
+        total = total + ch.gene_sum
     return total, sum(ch.n_valid for ch in chunks)
 
 
@@ -108,5 +111,34 @@ def stacked(chunks: list[Chunk]) -> Chunk:
 
 def map_chunks(fn: Any, chunks: list[Chunk], threads: int) -> Any:
     """``fn(chunk)`` -> a tuple of k x cells arrays per chunk, joined along the cells in order."""
+    if len(chunks) == 1:  # one block (dense, CuPy): BLAS or the device parallelise inside it
+        return fn(chunks[0])
     parts = list(ordered_map(fn, chunks, threads))
     return tuple(np.concatenate([p[i] for p in parts], axis=-1) for i in range(len(parts[0])))
+
+
+def run_in_memory(mat: Any, T: Any, genes: np.ndarray, *, control: np.ndarray | None, input_kind: InputKind,
+                  scale: float, method: Method, perm_table: np.ndarray | None, batch_size: int | None,
+                  threads: int, xp: ModuleType = np) -> tuple[RidgeStats, Any, bool]:
+    """Both passes over an in-memory samples x genes matrix: ``(k x samples stats, empty flags, centred)``."""
+    chunks = normalised_chunks(mat, genes, input_kind=input_kind, scale=scale, threads=threads, control=control,
+                               xp=xp)
+    gene_mean = None
+    if input_kind != "differential":
+        gene_mean = gene_means(((c.gene_sum, c.n_valid) for c in chunks), mat.shape[0], control=control is not None)
+    common: dict[str, Any] = {"gene_mean": gene_mean, "input_kind": input_kind, "scale": scale, "xp": xp}
+    if xp is np and is_sparse(mat):
+        common["compiled"] = method == "permutation" or spmm.worth_compiling(
+            float(sum(ch.norm.nnz for ch in chunks)) * T.shape[0])
+    if method == "analytic":
+        def one(ch: Chunk) -> tuple[Any, ...]:
+            stats, empty = prepared_activity(T, ch, method="analytic", **common)
+            return (*stats, empty)
+
+        *parts, empty = map_chunks(one, chunks, threads)
+        return RidgeStats(*parts), empty, gene_mean is not None
+    whole = stacked(chunks)  # one block: the threads run over permutation batches
+    del chunks  # the chunks' copies go; only the stacked block stays
+    stats, empty = prepared_activity(T, whole, method="permutation", perm_table=to_device(perm_table, xp),
+                                     batch_size=batch_size, threads=threads, **common)
+    return stats, empty, gene_mean is not None

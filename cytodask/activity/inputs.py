@@ -1,4 +1,4 @@
-"""What :func:`~cytodask.activity.infer.infer` accepts: coercion of the expression input and its checks."""
+"""What :func:`~cytodask.activity.api.infer` accepts: the input, in memory or Dask, coerced and checked."""
 
 from __future__ import annotations
 
@@ -12,40 +12,80 @@ from cytodask.core.backend import is_sparse, to_numpy
 
 
 def as_samples_by_genes(
-    expr: Any, *, layer: str | None, genes: Sequence[str] | None, samples: Sequence[str] | None
+    expr: Any, *, layer: str | None, genes: Sequence[str] | None, samples: Sequence[str] | None,
+    gene_axis: int | None = None,
 ) -> tuple[Any, pd.Index, pd.Index, pd.DataFrame | None]:
-    """Samples x genes matrix (NumPy float or SciPy CSR), gene names, sample names, var."""
-    if hasattr(expr, "dask") or type(expr).__module__.startswith("dask"):
-        raise TypeError("infer() is in-memory; for Dask arrays use the cytodask activity graph (or .compute()).")
+    """Samples x genes matrix (NumPy float, SciPy CSR, or a Dask array kept lazy), gene names, sample names, var.
+
+    The one input path of :func:`~cytodask.activity.api.infer`, in memory and lazy. A bare
+    matrix's gene axis is the one of ``genes``' length, or ``gene_axis`` when both axes have it.
+    """
     if hasattr(expr, "obs_names") and hasattr(expr, "var_names"):  # AnnData
         mat = expr.X if layer is None else expr.layers[layer]
         if mat is None:
             raise ValueError("adata.X is empty; pass layer= naming the expression layer.")
-        return as_matrix(mat), pd.Index(expr.var_names), pd.Index(expr.obs_names), expr.var
+        if gene_axis not in (None, 1):
+            raise ValueError(f"gene_axis={gene_axis!r}: an AnnData's genes are its columns (var); drop gene_axis.")
+        return _lazy_or_matrix(mat), pd.Index(expr.var_names), pd.Index(expr.obs_names), expr.var
     if layer is not None:
         raise TypeError("layer= applies to AnnData input only.")
     if isinstance(expr, pd.DataFrame):
+        if gene_axis not in (None, 0):
+            raise ValueError(f"gene_axis={gene_axis!r}: a DataFrame is genes (index) x samples; drop gene_axis.")
         try:
             values = expr.to_numpy(dtype=np.float64)
         except (TypeError, ValueError):
             raise TypeError("The expression DataFrame must be numeric, genes (index) x samples (columns).") from None
         return values.T, expr.index.astype(str), expr.columns.astype(str), None
-    if not (isinstance(expr, np.ndarray) or is_sparse(expr)):
+    if not (isinstance(expr, np.ndarray) or is_sparse(expr) or is_dask(expr)):
         raise TypeError(
-            f"expr must be a DataFrame, AnnData, NumPy array or SciPy sparse matrix, not {type(expr).__name__}."
+            f"expr must be a DataFrame, AnnData, NumPy array, SciPy sparse matrix or Dask array, "
+            f"not {type(expr).__name__}."
         )
     if genes is None:
-        raise ValueError("A bare matrix needs genes= (the gene symbols of its gene axis).")
+        kind = "A Dask array" if is_dask(expr) else "A bare matrix"
+        raise ValueError(f"{kind} needs genes= (the gene symbols of its gene axis).")
     genes = pd.Index([str(g) for g in genes])
-    mat = as_matrix(expr)
-    if mat.ndim != 2 or len(genes) not in mat.shape:
-        raise ValueError(f"genes has {len(genes)} names but the matrix is {mat.shape}; one axis must match.")
-    if mat.shape[1] != len(genes):  # genes x samples
-        mat = as_matrix(mat.T)
+    mat = _lazy_or_matrix(expr)
+    axis = _gene_axis(mat.shape, len(genes), gene_axis)
+    if axis == 0:  # genes x samples
+        mat = mat.T if is_dask(mat) else as_matrix(mat.T)
     names = pd.Index([str(s) for s in samples]) if samples is not None else pd.Index(map(str, range(mat.shape[0])))
     if len(names) != mat.shape[0]:
         raise ValueError(f"samples has {len(names)} names for {mat.shape[0]} samples.")
     return mat, genes, names, None
+
+
+def _gene_axis(shape: tuple[int, ...], n_genes: int, gene_axis: int | None) -> int:
+    """The matrix axis holding the genes; refuses a shape that cannot tell (both axes match ``genes``)."""
+    if len(shape) != 2:
+        raise ValueError(f"expr must be 2-D (samples x genes), got shape {shape}.")
+    if gene_axis is not None:
+        if gene_axis not in (0, 1):
+            raise ValueError(f"gene_axis={gene_axis!r}: use 1 (samples x genes, e.g. cells x genes) or 0 "
+                             "(genes x samples).")
+        if shape[gene_axis] != n_genes:
+            raise ValueError(f"gene_axis={gene_axis} has {shape[gene_axis]} entries but genes has {n_genes} names.")
+        return gene_axis
+    fits = [axis for axis in (1, 0) if shape[axis] == n_genes]
+    if not fits:
+        raise ValueError(f"genes has {n_genes} names but the matrix is {shape}; one axis must match.")
+    if len(fits) == 2:
+        raise ValueError(
+            f"The matrix is {shape[0]} x {shape[1]} and genes has {n_genes} names, so either axis could be the "
+            "genes; pass gene_axis=1 for samples x genes (cells x genes) or gene_axis=0 for genes x samples, "
+            "or pass a DataFrame (genes x samples) or an AnnData (cells x genes) instead."
+        )
+    return fits[0]
+
+
+def is_dask(x: Any) -> bool:
+    """True for a Dask array (kept lazy: :func:`~cytodask.activity.api.infer` then returns a lazy result)."""
+    return type(x).__module__.startswith("dask") and hasattr(x, "dask")
+
+
+def _lazy_or_matrix(mat: Any) -> Any:
+    return mat if is_dask(mat) else as_matrix(mat)
 
 
 def as_matrix(mat: Any) -> Any:

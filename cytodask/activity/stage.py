@@ -1,43 +1,48 @@
 """Activity inference as a resumable stage over the rows of an upstream AnnData store.
 
-The input is a pseudobulk stage (dense rows) or the atlas store itself
-(single cells: CSR rows, never densified; blocks follow the store's blocks of
-cells). Rows are processed in blocks of ``block_rows``; each
-block task reads its rows of the common genes, runs
-:func:`~cytodask.activity.infer.activity_block` with the projection matrix
-``T`` (one graph key shared by all tasks) and writes its rows of beta, se,
-zscore and pvalue. For ``counts``/``logexpr`` input the gene means over all
-rows come from a first Dask pass in :meth:`ActivityStage.plan`. Results do not
-depend on the block size: every block uses the same ``T``, gene means and
-permutation table.
+The stage is the family's lazy graph (:mod:`~cytodask.activity.graph`) over a
+Dask array of the input store's row blocks, persisted block by block by
+:func:`~cytodask.core.persist.persist_blocks`. The input is a pseudobulk stage
+(dense rows, blocks of ``block_rows``) or the atlas store itself (single cells:
+CSR rows, never densified; blocks follow the store's blocks of cells). For
+``counts``/``logexpr`` input the gene means over all rows come from a first
+pass of the same graph in :meth:`ActivityStage.plan`, kept in the stage's
+metadata so a resumed run centres on the same means. Shared operands (``T``,
+the common-gene positions, the permutation table) are one graph key, or one
+broadcast copy per worker on a cluster. Results do not depend on the block size.
 """
 
 from __future__ import annotations
 
+import io
 import math
+from pathlib import Path
 from typing import Any, Literal
 
 import anndata
 import dask
+import dask.array as da
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 import zarr
 
-from cytodask.activity.genes import resolve_symbols
-from cytodask.activity.infer import InputKind, Method, activity_block, gene_mean_partial, prepare_signature
-from cytodask.activity.preprocess import library_size
-from cytodask.activity.rng import RNGName, permutation_table
 from cytodask.core.anndata_zarr import dense_array, layers_group, write_frame_parts
 from cytodask.core.atomic import atomic_write_bytes
-from cytodask.core.backend import resolve_backend, to_device, to_numpy
+from cytodask.core.persist import persist_blocks
 from cytodask.core.stage import Stage, StageContext
-from cytodask.core.store import StageState, fsync_zarr_region
+
+from .genes import resolve_symbols
+from .graph import activity_graph, gene_mean_graph
+from .kernels import InputKind
+from .operands import prepare_signature
+from .ridge import Method
+from .rng import RNGName, permutation_table
 
 OUTPUTS = ("beta", "se", "zscore", "pvalue")
 
 
-def _read_rows(path: str, layer: str, start: int, stop: int) -> Any:
+def read_rows(path: str, layer: str, start: int, stop: int) -> Any:
     """Rows ``[start, stop)`` of X or a layer: dense float64, or SciPy CSR for a CSR-encoded matrix.
 
     CSR values keep a float dtype as stored (float32 in the atlas store): only the common genes
@@ -55,36 +60,23 @@ def _read_rows(path: str, layer: str, start: int, stop: int) -> Any:
     return np.asarray(arr[start:stop], dtype=np.float64)
 
 
-def _partial(path: str, layer: str, start: int, stop: int, genes: np.ndarray, kind: str, scale: float) -> tuple:
-    block = _read_rows(path, layer, start, stop)
-    totals = library_size(block, axis=1) if kind == "counts" else None
-    s, n = gene_mean_partial(block[:, genes], totals, input_kind=kind, scale=scale, xp=np)  # type: ignore[arg-type]
-    return np.asarray(s), int(n), totals
+def store_rows(path: str, layer: str, n_rows: int, n_genes: int, rows_per_block: int, sparse: bool) -> da.Array:
+    """Rows of X or a layer as a lazy Dask array, one block per ``rows_per_block`` rows (:func:`read_rows`)."""
+    meta = sp.csr_matrix((0, n_genes)) if sparse else np.empty((0, n_genes))
+    read = dask.delayed(read_rows, pure=True)
+    return da.concatenate([
+        da.from_delayed(read(path, layer, a, min(n_rows, a + rows_per_block)),
+                        shape=(min(n_rows, a + rows_per_block) - a, n_genes), dtype=np.float64, meta=meta)
+        for a in range(0, n_rows, rows_per_block)
+    ], axis=0)
 
 
-def _block(state: StageState, fingerprint: str, index: int, src: str, layer: str, start: int, stop: int,
-           genes: np.ndarray, T: np.ndarray, colmap: np.ndarray, gene_mean: np.ndarray | None,
-           kind: str, scale: float, method: str, perm: np.ndarray | None, backend: str = "numpy") -> dict[str, Any]:
-    xp = resolve_backend(backend)  # on a GPU worker: CuPy blocks, the same kernels
-    block = _read_rows(src, layer, start, stop)
-    totals = library_size(block, axis=1) if kind == "counts" else None
-    dev = (lambda a: a) if xp is np else (lambda a: None if a is None else to_device(a, xp))
-    stats, empty = activity_block(dev(T), dev(block[:, genes]), totals=dev(totals), gene_mean=dev(gene_mean),
-                                  input_kind=kind, scale=scale, method=method,  # type: ignore[arg-type]
-                                  perm_table=dev(perm), xp=xp)
-    empty = to_numpy(empty)
-    out = zarr.open_group(str(state.path), mode="r+")
-    for name, values in zip(OUTPUTS, stats, strict=True):
-        arr = out["layers"][name] if name != "zscore" else out["X"]
-        arr[start:stop] = np.asarray(to_numpy(values)).T[:, colmap]
-        if state.fsync:
-            fsync_zarr_region(arr, (slice(start, stop), slice(None)))
-    flags = zarr.open_array(str(state.meta_dir / "empty.zarr"), mode="r+")
-    flags[start:stop] = np.asarray(empty)
-    if state.fsync:
-        fsync_zarr_region(flags, (slice(start, stop),))
-    state.record_block(index, fingerprint, {"block": index, "rows": [start, stop]})
-    return {"block": index}
+def check_n_rand(n_rand: Any, where: str) -> int:
+    """``n_rand`` for the permutation test: a positive integer, or an error naming the key and the fix."""
+    if isinstance(n_rand, bool) or not isinstance(n_rand, (int, np.integer)) or n_rand < 1:
+        raise ValueError(f"{where}: n_rand = {n_rand!r}, but method = 'permutation' needs n_rand ≥ 1 "
+                         "permutations; set n_rand to a positive integer (e.g. 1000), or method = 'analytic'")
+    return int(n_rand)
 
 
 class ActivityStage(Stage):
@@ -126,6 +118,8 @@ class ActivityStage(Stage):
             raise ValueError(f"input_kind={input_kind!r}: use 'counts', 'logexpr' or 'differential'")
         if block_rows < 1:
             raise ValueError(f"block_rows={block_rows} must be ≥ 1")
+        if method == "permutation" and n_rand is not None:
+            check_n_rand(n_rand, f"stage {name!r}")
         self.signature, self.layer, self.method = signature, layer, method
         self.n_rand, self.seed, self.rng, self.lam = n_rand, seed, rng, float(lam)
         self.input_kind, self.scale, self.group = input_kind, float(scale), group
@@ -147,29 +141,27 @@ class ActivityStage(Stage):
             raise ValueError(f"stage {self.name!r}: input {self.inputs[0]!r} has no layer {self.layer!r}; "
                              "use layer = 'X' or a layer it has")
         arr = root["X"] if self.layer == "X" else root["layers"][self.layer]
-        n_rows = int(arr.attrs["shape"][0]) if isinstance(arr, zarr.Group) else int(arr.shape[0])
+        sparse = isinstance(arr, zarr.Group)
+        n_rows, n_genes = (int(n) for n in (arr.attrs["shape"] if sparse else arr.shape))
         layout = dict(root.attrs.get("cytodask", {}))
-        rows_per_block = (int(layout.get("block_cells", self.block_rows)) if isinstance(arr, zarr.Group)
-                          else self.block_rows)
+        rows_per_block = int(layout.get("block_cells", self.block_rows)) if sparse else self.block_rows
         var = anndata.io.read_elem(root["var"])
         genes = resolve_symbols(var.index, var).tolist()  # Ensembl-indexed var → its symbol column
         prepared = prepare_signature(self.signature, genes, lam=self.lam, group=self.group,
                                      min_genes=self.min_genes, signature_dir=self.signature_dir, xp=np)
-        row_of = {g: i for i, (g, members) in enumerate(prepared.groups.items()) for _ in members}
-        member_row = {m: row_of[g] for g, members in prepared.groups.items() for m in members}
-        colmap = np.array([member_row[n] for n in prepared.names])
-        n_rand = self.n_rand or ctx.config.n_rand
+        n_rand = ctx.config.n_rand if self.n_rand is None else self.n_rand
         seed = ctx.config.seed if self.seed is None else self.seed
-        perm = (permutation_table(prepared.match.n_genes, n_rand, seed, self.rng)
-                if self.method == "permutation" else None)
+        perm = None
+        if self.method == "permutation":
+            where = f"stage {self.name!r}" + (" (n_rand from the run's config)" if self.n_rand is None else "")
+            perm = permutation_table(prepared.match.n_genes, check_n_rand(n_rand, where), seed, self.rng)
+        x = store_rows(str(src), self.layer, n_rows, n_genes, rows_per_block, sparse)
         return {"src": str(src), "n_rows": n_rows, "rows_per_block": rows_per_block, "prepared": prepared,
-                "colmap": colmap,
-                "genes": prepared.match.expr_idx, "perm": perm, "n_rand": n_rand, "seed": seed}
+                "x": x, "perm": perm, "n_rand": n_rand, "seed": seed}
 
     def plan(self, ctx: StageContext) -> int:
         s = self._setup(ctx)
         n_rows, names, rpb = s["n_rows"], s["prepared"].names, s["rows_per_block"]
-        n_blocks = math.ceil(n_rows / rpb)
         m = ctx.state.manifest() or {}
         if not m.get("prepared"):
             root = zarr.open_group(str(ctx.path), mode="w", zarr_format=3)
@@ -180,41 +172,28 @@ class ActivityStage(Stage):
                             chunks=(rpb, len(names)))
             zarr.create_array(str(ctx.state.meta_dir / "empty.zarr"), shape=(n_rows,), chunks=(rpb,),
                               dtype=bool, overwrite=True)
-            gm = self._gene_means(ctx, s)
+            gm = gene_mean_graph(s["x"], s["prepared"].match.expr_idx, input_kind=self.input_kind,
+                                 scale=self.scale, backend="numpy", client=ctx.client)
+            gm = None if gm is None else ctx.compute(gm)[0]
             buf = _npy_bytes(gm if gm is not None else np.zeros(0))
             atomic_write_bytes(ctx.state.meta_dir / "gene_mean.npy", buf, fsync=ctx.fsync)
             ctx.state.update(prepared=True, n_rows=n_rows, n_signatures=len(names),
                              common_genes=int(s["prepared"].match.n_genes))
-        return n_blocks
-
-    def _gene_means(self, ctx: StageContext, s: dict[str, Any]) -> np.ndarray | None:
-        if self.input_kind == "differential":
-            return None
-        rpb = s["rows_per_block"]
-        parts = [dask.delayed(_partial)(s["src"], self.layer, a, min(s["n_rows"], a + rpb),
-                                        s["genes"], self.input_kind, self.scale)
-                 for a in range(0, s["n_rows"], rpb)]
-        results = ctx.compute(*parts)
-        total = sum(r[0] for r in results)
-        n = sum(r[1] for r in results)
-        return total / max(n, 1)
+        return math.ceil(n_rows / rpb)
 
     def block_tasks(self, ctx: StageContext, blocks: list[int]) -> list[Any]:
         s = self._setup(ctx)
         gm = np.load(ctx.state.meta_dir / "gene_mean.npy")
-        gene_mean = dask.delayed(gm if gm.size else None)
-        shared = {k: dask.delayed(v) for k, v in
-                  (("T", s["prepared"].T), ("genes", s["genes"]), ("perm", s["perm"]), ("colmap", s["colmap"]))}
-        task = dask.delayed(_block, pure=True)
-        out = []
-        for i in blocks:
-            a = i * s["rows_per_block"]
-            b = min(s["n_rows"], a + s["rows_per_block"])
-            out.append(task(ctx.state, ctx.fingerprint, i, s["src"], self.layer, a, b, shared["genes"],
-                            shared["T"], shared["colmap"], gene_mean, self.input_kind, self.scale,
-                            self.method, shared["perm"], self.backend,
-                            dask_key_name=f"activity-{ctx.name}-{i}-{ctx.fingerprint[:8]}"))
-        return out
+        out = activity_graph(s["x"], s["prepared"], gm if gm.size else None, input_kind=self.input_kind,
+                             scale=self.scale, method=self.method, perm_table=s["perm"], backend=self.backend,
+                             client=ctx.client)
+        return persist_blocks(out, self._targets(ctx), ctx, blocks)
+
+    @staticmethod
+    def _targets(ctx: StageContext) -> dict[str, Path]:
+        """The Zarr array of every output of :func:`~cytodask.activity.graph.activity_graph`."""
+        targets = {name: ctx.path / "layers" / name for name in OUTPUTS if name != "zscore"}
+        return {**targets, "zscore": ctx.path / "X", "empty": ctx.state.meta_dir / "empty.zarr"}
 
     def finalize(self, ctx: StageContext) -> dict[str, Any]:
         s = self._setup(ctx)
@@ -225,7 +204,7 @@ class ActivityStage(Stage):
         obs["empty"] = zarr.open_array(str(ctx.state.meta_dir / "empty.zarr"), mode="r")[:]
         var = pd.DataFrame(index=pd.Index(prepared.names, name="signature"))
         var["coverage"] = prepared.match.coverage.reindex(prepared.names).to_numpy()
-        var["group"] = [next(g for g, ms in prepared.groups.items() if n in ms) for n in prepared.names]
+        var["group"] = [prepared.group_of(n) for n in prepared.names]
         uns = {"params": {k: ("" if v is None else v) for k, v in self.params().items()},
                "n_rand": int(s["n_rand"]), "seed": int(s["seed"]), "common_genes": int(prepared.match.n_genes)}
         write_frame_parts(root, obs=obs, var=var, uns=uns)
@@ -234,8 +213,6 @@ class ActivityStage(Stage):
 
 
 def _npy_bytes(a: np.ndarray) -> bytes:
-    import io
-
     buf = io.BytesIO()
     np.save(buf, a)
     return buf.getvalue()

@@ -10,7 +10,16 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from cytodask.activity import activity_block, gene_mean_partial, infer, permutation_table, prepare_signature, score
+from cytodask.activity import (
+    activity_block,
+    gene_mean_partial,
+    gene_means,
+    infer,
+    permutation_table,
+    prepare_block,
+    prepare_signature,
+    score,
+)
 from cytodask.core.backend import gpu_available
 
 from .conftest import BULK, SIGNATURE_DIR, synthetic_counts
@@ -90,8 +99,8 @@ def test_block_kernels_split_independent(sc):
     block = counts[:, prep.match.expr_idx]
     totals = np.asarray(counts.sum(axis=1)).ravel()
     bounds = [(0, 17), (17, 18), (18, 60)]
-    partials = [gene_mean_partial(block[a:b], totals[a:b]) for a, b in bounds]
-    g = sum(p[0] for p in partials) / sum(p[1] for p in partials)
+    prepared = [prepare_block(counts[a:b], prep.match.expr_idx) for a, b in bounds]
+    g = gene_means([gene_mean_partial(p) for p in prepared], counts.shape[0])
     table = permutation_table(prep.match.n_genes, 40, 0)
     out = [activity_block(prep.T, block[a:b], totals=totals[a:b], gene_mean=g, perm_table=table)[0]
            for a, b in bounds]

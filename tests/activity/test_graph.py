@@ -1,4 +1,4 @@
-"""Lazy (Dask) activity inference equals in-memory infer, for any chunking, and stays lazy."""
+"""The lazy activity graph (infer on Dask input) equals in-memory infer, for any chunking, and stays lazy."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import pandas as pd
 import pytest
 
 from cytodask.activity import infer
-from cytodask.activity.lazy import infer_lazy
 from cytodask.demo import SyntheticAtlasSpec, gene_table, generate_block
 
 SPEC = SyntheticAtlasSpec(n_cells=900, n_genes=5000, n_donors=4, seed=9)
@@ -27,7 +26,7 @@ def test_lazy_equals_in_memory(counts, method, chunk):
     blocks = [x[a:a + chunk] for a in range(0, x.shape[0], chunk)]
     dx = da.concatenate([da.from_delayed(dask.delayed(b), shape=b.shape, dtype=b.dtype,
                                          meta=x[:0]) for b in blocks], axis=0)
-    lazy = infer_lazy(dx, genes, "CytoSig", method=method, n_rand=40)
+    lazy = infer(dx, "CytoSig", genes=genes, method=method, n_rand=40)
     assert isinstance(lazy.zscore, da.Array)  # nothing computed yet
     got = lazy.compute(scheduler="sync")
     adata = ad.AnnData(x.tocsr(), obs=pd.DataFrame(index=list(map(str, range(x.shape[0])))),
@@ -42,10 +41,10 @@ def test_lazy_equals_in_memory(counts, method, chunk):
 
 def test_lazy_errors(counts):
     x, genes = counts
-    with pytest.raises(TypeError, match="2-D Dask array"):
-        infer_lazy(x, genes)
     with pytest.raises(ValueError, match="genes has 3 names"):
-        infer_lazy(da.zeros((10, 5000), chunks=5), ["a", "b", "c"])
+        infer(da.zeros((10, 5000), chunks=5), genes=["a", "b", "c"])
+    with pytest.raises(ValueError, match="A Dask array needs genes="):
+        infer(da.zeros((10, 5000), chunks=5))
 
 
 def test_infer_routes_dask_input_to_the_lazy_graph(counts):
