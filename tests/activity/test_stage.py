@@ -86,3 +86,87 @@ def test_single_cell_stage_on_gpu_equals_numpy(tmp_path: Path, atlas_h5ad: Path,
     # same maths on another device: float64 rounding only
     np.testing.assert_allclose(out["cupy"].X, out["numpy"].X, rtol=0, atol=1e-8)
     np.testing.assert_allclose(out["cupy"].layers["pvalue"], out["numpy"].layers["pvalue"], rtol=0, atol=1e-8)
+
+
+@pytest.mark.parametrize("n_rand", [0, -3])
+def test_permutation_stage_refuses_n_rand_below_one(n_rand: int):
+    """Issue 22.6: n_rand = 0 was silently replaced by the config's n_rand (`self.n_rand or config.n_rand`)."""
+    with pytest.raises(ValueError, match=rf"stage 'act': n_rand = {n_rand}, but method = 'permutation' needs n_rand ≥ 1"):
+        ActivityStage("act", inputs=("convert",), method="permutation", n_rand=n_rand)
+    ActivityStage("act", inputs=("convert",), method="analytic", n_rand=n_rand)  # no permutations: not used
+
+
+def _graph_holders(tasks: list, value: np.ndarray) -> int:
+    """Graph entries holding ``value`` itself (not a scattered future's key)."""
+    import dask
+
+    graph = dict(dask.base.collections_to_expr(tasks).__dask_graph__())
+
+    def holds(node) -> bool:
+        if node is value or getattr(node, "value", None) is value:
+            return True
+        return any(holds(a) for a in getattr(node, "args", ()) if not isinstance(a, str))
+
+    return sum(holds(v) for v in graph.values())
+
+
+def test_block_tasks_carry_shared_operands_once(tmp_path: Path, atlas_h5ad: Path):
+    """T and the permutation table are one graph key for all block tasks (one scattered copy with a client),
+    not a copy per task (SecAct rebuilds warned "Sending large graph of size 14.87 MiB")."""
+    from distributed import Client
+
+    from cytodask.core.stage import StageContext
+
+    act = ActivityStage("act", inputs=("convert",), layer="X", method="permutation", n_rand=20)
+    stages = [ConvertStage("convert", LocalH5ADSource(atlas_h5ad), block_cells=200), act]
+    store = ResultStore(tmp_path)
+    run_stages(stages, store, Config(cluster="none"))
+    ctx = StageContext("act", store.stage("act"), "fp", Config(cluster="none"),
+                       inputs={"convert": store.stage_path("convert")})
+    setup = act._setup(ctx)
+    T, perm = setup["prepared"].T, setup["perm"]
+    tasks = act.block_tasks(ctx, list(range(6)))
+    assert len(tasks) == 6
+    assert _graph_holders(tasks, T) == 1 and _graph_holders(tasks, perm) == 1
+    with Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None) as client:
+        ctx.client = client
+        tasks = act.block_tasks(ctx, [0, 1])
+        assert _graph_holders(tasks, T) == 0  # broadcast to the workers, referenced by key
+        # the same results through the scattered operands (block 0 is rewritten with identical bits)
+        before = ad.read_zarr(store.stage_path("act")).X[:200].copy()
+        client.compute(tasks, sync=True)
+        np.testing.assert_array_equal(ad.read_zarr(store.stage_path("act")).X[:200], before)
+        from cytodask.activity.api import in_dask_task
+
+        assert client.submit(in_dask_task, pure=False).result() is True  # a distributed worker's task
+
+
+def test_library_calls_in_a_dask_task_use_one_thread(monkeypatch: pytest.MonkeyPatch):
+    """infer() inside a Dask task runs on one thread by default (the scheduler parallelises), so it never
+    changes process-wide BLAS limits there; in the caller's own thread it uses the thread pool."""
+    import dask
+
+    from cytodask.activity import api
+
+    seen: list[int] = []
+
+    def fake_run(*args, threads, **kwargs):
+        seen.append(threads)
+        raise RuntimeError("stop")  # only the thread count matters here
+
+    monkeypatch.setattr(api, "run_in_memory", fake_run)
+    x = np.random.default_rng(0).poisson(1.0, size=(20, 300)).astype(float)
+    from cytodask.activity import load_signature
+
+    genes = list(load_signature("CytoSig").index[:300])
+
+    def call() -> None:
+        with pytest.raises(RuntimeError, match="stop"):
+            infer(x, genes=genes, method="analytic", min_genes=50)
+
+    call()
+    dask.compute(dask.delayed(call)(), scheduler="threads")
+    from cytodask.core.backend import available_threads
+
+    assert not api.in_dask_task()
+    assert seen == [available_threads(), 1]
