@@ -1,4 +1,4 @@
-"""``cytodask`` command line: convert, rebuild, status, demo.
+"""``cytodask`` command line: convert, rebuild, status, verify, demo, schedule.
 
 Failures exit non-zero with a one-line reason (``--traceback`` shows the rest).
 """
@@ -39,6 +39,9 @@ class _Progress:
 
     def __call__(self, ev: Event) -> None:
         kind, stage = ev["event"], ev.get("stage")
+        if kind == "stage_repaired":  # always said, bars or not
+            print(f"  {stage}: {ev['reason']}", file=sys.stderr)
+            return
         if self._bar is None:
             if kind == "stage_finished":
                 print(f"  {stage}: {ev['computed']} blocks computed, {ev['skipped']} skipped "
@@ -75,7 +78,8 @@ def _cmd_rebuild(args: argparse.Namespace) -> int:
 
     with _Progress(not args.quiet) as progress:
         reports = rebuild(args.spec, output=args.output, scheduler=args.scheduler,
-                          wait=None if args.wait else 0, full_hash=args.full_hash, callbacks=[progress])
+                          wait=None if args.wait else 0, full_hash=args.full_hash, callbacks=[progress],
+                          verify=args.verify)
     computed = sum(r.computed for r in reports)
     print(f"rebuild done: {len(reports)} stages, {computed} blocks computed, "
           f"{sum(r.skipped for r in reports)} reused")
@@ -98,7 +102,23 @@ def _cmd_status(args: argparse.Namespace) -> int:
             detail = f" ({r.n_blocks} blocks)"
         elif r.state == "stale":
             detail = " (inputs, parameters or code changed: will recompute)"
+        elif r.state == "damaged":
+            detail = f" ({r.problems[0]}; the next rebuild recomputes it)"
         print(f"{r.name:<{width}}  {r.state}{detail}")
+    return 0
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from cytodask.orchestration.rebuild import verify
+
+    problems = verify(args.dir)
+    for stage, what in problems:
+        print(f"{stage}: {what}")
+    if problems:
+        print(f"{args.dir}: {len(problems)} problem(s); run the rebuild again (or `cytodask convert` for an atlas "
+              "store) to recompute the damaged blocks", file=sys.stderr)
+        return 1
+    print(f"{args.dir}: every recorded file has its recorded size and checksum")
     return 0
 
 
@@ -145,8 +165,14 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler")
     r.add_argument("--wait", action="store_true", help="wait for another run on the same output to finish")
     r.add_argument("--full-hash", action="store_true", help="fingerprint inputs by full content")
+    r.add_argument("--verify", action="store_true",
+                   help="compare the checksums of every recorded file first (sizes are always checked)")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     r.set_defaults(func=_cmd_rebuild)
+
+    v = sub.add_parser("verify", help="check every recorded file of a result directory or atlas store")
+    v.add_argument("dir", help="result directory (or atlas store)")
+    v.set_defaults(func=_cmd_verify)
 
     s = sub.add_parser("status", help="what each stage of a result directory has done")
     s.add_argument("dir", help="result directory")

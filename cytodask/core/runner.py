@@ -25,7 +25,7 @@ import dask
 from cytodask.core.config import Config
 from cytodask.core.events import EventBus
 from cytodask.core.stage import Stage, StageContext
-from cytodask.core.store import ResultStore
+from cytodask.core.store import ResultStore, StageState
 
 
 class StageFailed(RuntimeError):
@@ -75,6 +75,7 @@ def run_stages(
     client: Any = None,
     events: EventBus | None = None,
     full_hash: bool = False,
+    verify: bool = False,
 ) -> list[StageReport]:
     """Run (or resume) ``stages`` into ``store``.
 
@@ -93,6 +94,10 @@ def run_stages(
         Event bus for progress; a silent one is made if omitted.
     full_hash
         Fingerprint input files by their full content instead of samples.
+    verify
+        Compare the checksums of every recorded data file, not only their sizes (which every
+        run checks). A damaged block is recomputed, a damaged stage file recomputes its stage,
+        and a stage whose input was recomputed is recomputed too; each says why (``stage_repaired``).
     """
     events = events or EventBus()
     store.ensure()
@@ -100,8 +105,16 @@ def run_stages(
     reports: list[StageReport] = []
     events.emit("run_started", stages=[s.name for s in stages], output=str(store.root))
     t_run = time.perf_counter()
+    recomputed: set[str] = set()
     for stage in stages:
-        reports.append(_run_one(stage, store, config, fps, client, events))
+        if recomputed.intersection(stage.inputs) and store.stage(stage.name).manifest() is not None:
+            events.emit("stage_repaired", stage=stage.name,
+                        reason=f"recomputing it: its input {sorted(recomputed.intersection(stage.inputs))} was "
+                               "recomputed in this run")
+            store.stage(stage.name).reset()
+        reports.append(_run_one(stage, store, config, fps, client, events, verify=verify))
+        if reports[-1].state == "computed":
+            recomputed.add(stage.name)
     events.emit(
         "run_finished",
         seconds=time.perf_counter() - t_run,
@@ -119,13 +132,16 @@ def _run_one(
     fps: dict[str, str],
     client: Any,
     events: EventBus,
+    *,
+    verify: bool = False,
 ) -> StageReport:
     fp = fps[stage.name]
     state = store.stage(stage.name)
     info = {"stage": stage.name, "class": type(stage).__name__, "version": stage.version,
             "params": stage.params(), "inputs": {i: fps[i] for i in stage.inputs}}
     t0 = time.perf_counter()
-    if state.begin(fp, info):
+    complete = state.begin(fp, info)
+    if not _repair(stage.name, state, fp, info, events, verify=verify) and complete:
         m = state.manifest() or {}
         n = int(m.get("n_blocks") or 0)
         stage.cleanup(StageContext(name=stage.name, state=state, fingerprint=fp, config=config,
@@ -158,6 +174,27 @@ def _run_one(
                 skipped=len(done), seconds=seconds, peak_rss_mb=peak_rss_mb(),
                 worker_peak_rss_mb=_worker_peak_mb(client))
     return report
+
+
+def _repair(name: str, state: StageState, fp: str, info: dict[str, Any], events: EventBus, *,
+            verify: bool) -> bool:
+    """Check the stage's recorded files; forget damaged blocks (or the whole stage). True if any."""
+    bad, other = state.damage(fp, checksums=verify)
+    if other:
+        events.emit("stage_repaired", stage=name,
+                    reason=f"{other[0]}{f' (and {len(other) - 1} more)' if len(other) > 1 else ''}: "
+                           "recomputing the stage and the stages that read it")
+        state.reset()
+        state.begin(fp, info)
+        return True
+    if bad:
+        first = min(bad)
+        events.emit("stage_repaired", stage=name, blocks=sorted(bad),
+                    reason=f"{len(bad)} damaged block(s) {sorted(bad)[:10]} ({bad[first]}): recomputing them "
+                           "and the stages that read them")
+        state.forget_blocks(fp, bad, checksums=verify)
+        return True
+    return False
 
 
 def _compute_blocks(stage: Stage, ctx: StageContext, missing: list[int], client: Any, events: EventBus) -> None:

@@ -15,9 +15,12 @@ Bookkeeping stays outside the Zarr hierarchy, so ``anndata.read_zarr`` and
 ``zarr.open_group`` see only data.
 
 A block counts as done only if its record exists *and* carries the stage's
-current fingerprint. Records are written atomically after the block's data
-has been written (and ``fsync``-ed), so a block being written when the
-process died is never counted as done.
+current fingerprint *and* the chunk files it lists still have the size (and,
+when asked, the checksum) they had when written; a complete stage's manifest
+lists its other data files the same way (:mod:`cytodask.core.integrity`).
+Records are written atomically after the block's data has been written (and
+``fsync``-ed), so a block being written when the process died is never
+counted as done.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from cytodask.core.atomic import atomic_write_json, fsync_path, read_json, remove_tree
+from cytodask.core.integrity import check_file, digests, region_files, tree_files
 from cytodask.core.outputs import check_creatable, refuse_foreign, refuse_overlap
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]*$")
@@ -99,11 +103,23 @@ class StageState:
         atomic_write_json(self.meta_dir / "manifest.json", m, fsync=self.fsync)
 
     def complete(self, summary: dict[str, Any] | None = None) -> None:
-        """Mark the stage complete; only called after every block and the finalisation."""
-        self.update(state="complete", finished=_now(), summary=summary or {})
+        """Mark the stage complete; only called after every block and the finalisation.
 
-    def record_block(self, index: int, fingerprint: str, info: dict[str, Any] | None = None) -> None:
+        The manifest lists, with size and checksum, every data file that no block record
+        lists (metadata, finalisation outputs, blocks of stages that do not list their files).
+        """
+        fp = (self.manifest() or {}).get("fingerprint")
+        listed = {rel for rec in (self.records(fp) if fp else {}).values() for rel in rec.get("chunks") or {}}
+        files = digests((f for f in tree_files(self.path) if f.relative_to(self.path).as_posix() not in listed),
+                        self.path)
+        self.update(state="complete", finished=_now(), summary=summary or {}, files=files)
+
+    def record_block(self, index: int, fingerprint: str, info: dict[str, Any] | None = None, *,
+                     files: Iterable[str | os.PathLike[str]] = ()) -> None:
         """Write the completion record of block ``index`` (call only after its data is durable).
+
+        ``files``: the chunk files the block wrote (see :func:`region_files`); their sizes and
+        checksums go into the record so later runs can tell a damaged block from a done one.
 
         Fault injection for resume tests: ``CYTODASK_FAULT_RECORD_DELAY=SECONDS``
         sleeps before each record, widening the window in which a test kills the run.
@@ -111,11 +127,11 @@ class StageState:
         delay = float(os.environ.get("CYTODASK_FAULT_RECORD_DELAY", "0") or 0)
         if delay > 0:
             time.sleep(delay)
-        atomic_write_json(
-            self.blocks_dir / f"{index:08d}.json",
-            {"block": index, "fingerprint": fingerprint, **(info or {})},
-            fsync=self.fsync,
-        )
+        rec = {"block": index, "fingerprint": fingerprint, **(info or {})}
+        chunks = digests(files, self.path)
+        if chunks:
+            rec["chunks"] = chunks
+        atomic_write_json(self.blocks_dir / f"{index:08d}.json", rec, fsync=self.fsync)
 
     def block_record(self, index: int, fingerprint: str) -> dict[str, Any] | None:
         """The record of block ``index`` if it is valid for ``fingerprint``."""
@@ -124,68 +140,114 @@ class StageState:
             return None
         return rec
 
-    def done_blocks(self, fingerprint: str) -> set[int]:
-        """Indices of blocks with a valid completion record for ``fingerprint``."""
-        done: set[int] = set()
+    def records(self, fingerprint: str) -> dict[int, dict[str, Any]]:
+        """Valid completion records for ``fingerprint``, by block index."""
+        out: dict[int, dict[str, Any]] = {}
         if not self.blocks_dir.is_dir():
-            return done
+            return out
         for f in self.blocks_dir.glob("*.json"):
             rec = read_json(f)
             if rec and rec.get("fingerprint") == fingerprint and f.stem == f"{rec.get('block', -1):08d}":
-                done.add(int(rec["block"]))
-        return done
+                out[int(rec["block"])] = rec
+        return out
+
+    def done_blocks(self, fingerprint: str) -> set[int]:
+        """Indices of blocks with a valid completion record for ``fingerprint``."""
+        return set(self.records(fingerprint))
+
+    def damage(self, fingerprint: str, *, checksums: bool = False) -> tuple[dict[int, str], list[str]]:
+        """Blocks whose recorded chunk files are missing or changed, and other damaged data files.
+
+        Returns ``({block: what is wrong}, [what is wrong with the stage's other files])``.
+        Sizes are always compared (one ``stat`` per file); contents only with ``checksums``.
+        A file rewritten by several blocks (in order) is judged by the last one's record.
+        """
+        recs = self.records(fingerprint)
+        expected, writers = _chunk_writers(recs)
+        bad: dict[int, str] = {}
+        for rel, dig in expected.items():
+            problem = check_file(self.path / rel, dig, checksums=checksums)
+            if problem:
+                for i in writers[rel]:
+                    bad.setdefault(i, f"{self.path / rel} {problem}")
+        m = self.manifest() or {}
+        other = []
+        if m.get("state") == "complete":
+            for rel, dig in (m.get("files") or {}).items():
+                problem = check_file(self.path / rel, dig, checksums=checksums)
+                if problem:
+                    other.append(f"{self.path / rel} {problem}")
+            n = m.get("n_blocks")
+            if n is not None:
+                other += [f"the completion record of block {i} is missing" for i in range(int(n)) if i not in recs]
+        return bad, other
+
+    def forget_blocks(self, fingerprint: str, blocks: Iterable[int], *, checksums: bool = False) -> None:
+        """Forget ``blocks`` (found damaged by :meth:`damage`) so they are recomputed; reopen the stage.
+
+        Their damaged chunk files are deleted too (a damaged chunk cannot be partly rewritten);
+        :meth:`damage` flags every block that wrote such a file, so no other block's data goes with it.
+        """
+        recs = self.records(fingerprint)
+        expected, _ = _chunk_writers(recs)
+        for i in blocks:
+            for rel in recs.get(i, {}).get("chunks") or {}:
+                if check_file(self.path / rel, expected[rel], checksums=checksums) is not None:
+                    (self.path / rel).unlink(missing_ok=True)
+            (self.blocks_dir / f"{i:08d}.json").unlink(missing_ok=True)
+        if (self.manifest() or {}).get("state") == "complete":
+            self.update(state="running")
 
     def status(self, expected_fingerprint: str | None = None) -> dict[str, Any]:
-        """One of complete / partial / stale / not started, with block counts."""
+        """One of complete / damaged / partial / stale / not started, with block counts.
+
+        ``damaged``: marked complete, but a data file or a block record is missing or has another
+        size (``problems`` says which); the next run recomputes what it belongs to.
+        """
         m = self.manifest()
         if m is None:
             return {"state": "not started", "done": 0, "n_blocks": None}
         fp = m.get("fingerprint")
         n = m.get("n_blocks")
         done = len(self.done_blocks(fp)) if fp else 0
+        problems: list[str] = []
         if expected_fingerprint is not None and fp != expected_fingerprint:
             state = "stale"
         elif m.get("state") == "complete":
-            state = "complete"
+            bad, other = self.damage(fp) if fp else ({}, [])
+            problems = [*other, *(f"block {i}: {why}" for i, why in sorted(bad.items()))]
+            state = "damaged" if problems else "complete"
         else:
             state = "partial"
-        return {"state": state, "done": done, "n_blocks": n, "manifest": m}
+        return {"state": state, "done": done, "n_blocks": n, "manifest": m, "problems": problems}
 
 
-def fsync_zarr_region(array: Any, selection: tuple[slice, ...]) -> None:
-    """``fsync`` the chunk files of a local Zarr array that ``selection`` touches.
+def _chunk_writers(recs: dict[int, dict[str, Any]]) -> tuple[dict[str, list[Any]], dict[str, list[int]]]:
+    """Expected ``[size, checksum]`` of every recorded chunk file (the last block to write it wins), and
+    the blocks that wrote each (blocks sharing a chunk file write it in order, e.g. conversion)."""
+    expected: dict[str, list[Any]] = {}
+    writers: dict[str, list[int]] = {}
+    for i in sorted(recs):
+        for rel, dig in (recs[i].get("chunks") or {}).items():
+            expected[rel] = dig
+            writers.setdefault(rel, []).append(i)
+    return expected, writers
+
+
+def fsync_zarr_region(array: Any, selection: tuple[slice, ...]) -> list[Path]:
+    """``fsync`` the chunk files of a local Zarr array that ``selection`` touches; returns them.
 
     Zarr's local store already writes chunks atomically (temp file + rename);
     this adds durability, so a completion record never outlives its data after
-    a power loss. Non-local stores are left to their own guarantees.
+    a power loss. Non-local stores are left to their own guarantees. Pass the
+    returned files to :meth:`StageState.record_block` so the record can verify them.
     """
-    root = getattr(array.store, "root", None)
-    if root is None:
-        return
-    chunks = array.chunks
-    ranges = []
-    for sl, c, n in zip(selection, chunks, array.shape, strict=False):
-        start, stop, _ = sl.indices(n)
-        if stop <= start:
-            return
-        ranges.append(range(start // c, (stop - 1) // c + 1))
-    base = Path(root) / array.path
-    dirs: set[Path] = set()
-    for coords in _product(ranges):
-        f = base / array.metadata.encode_chunk_key(tuple(coords))
+    files = region_files(array, selection)
+    for f in files:
         fsync_path(f)
-        dirs.add(f.parent)
-    for d in dirs:
+    for d in {f.parent for f in files}:
         fsync_path(d)
-
-
-def _product(ranges: list[range]) -> Iterable[list[int]]:
-    if not ranges:
-        yield []
-        return
-    for head in ranges[0]:
-        for tail in _product(ranges[1:]):
-            yield [head, *tail]
+    return files
 
 
 class ResultStore:

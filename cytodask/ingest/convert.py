@@ -22,6 +22,7 @@ import zarr
 from cytodask.core.atomic import read_json
 from cytodask.core.config import Config
 from cytodask.core.events import EventBus
+from cytodask.core.integrity import region_files
 from cytodask.core.outputs import check_creatable, refuse_foreign, refuse_overlap
 from cytodask.core.runner import StageReport, run_stages
 from cytodask.core.stage import Stage, StageContext
@@ -128,19 +129,20 @@ class ConvertStage(Stage):
             offset = int(prev["nnz_end"])
         end = offset + block.nnz
         x = zarr.open_group(str(ctx.path), mode="r+")["X"]
+        files = []
         for key, values in (("data", block.data), ("indices", block.indices.astype(np.int32, copy=False))):
             arr = x[key]
-            if arr.shape[0] != end:
+            if arr.shape[0] < end:  # never shrink: a repaired block lies before blocks already written
                 arr.resize((end,))
             if block.nnz:
                 arr[offset:end] = values
-                if ctx.fsync:
-                    fsync_zarr_region(arr, (slice(offset, end),))
+                files += _written(arr, (slice(offset, end),), ctx.fsync)
         indptr = x["indptr"]
         indptr[start + 1 : stop + 1] = offset + block.indptr[1:].astype(np.int64)
-        if ctx.fsync:
-            fsync_zarr_region(indptr, (slice(start + 1, stop + 1),))
-        return ctx.record(index, {"cells": [start, stop], "nnz_end": end, "non_integer": bool(problem)})
+        files += _written(indptr, (slice(start + 1, stop + 1),), ctx.fsync)
+        info = {"block": index, "cells": [start, stop], "nnz_end": end, "non_integer": bool(problem)}
+        ctx.state.record_block(index, ctx.fingerprint, info, files=files)
+        return info
 
     def _bounds(self, index: int) -> tuple[int, int]:
         start = index * self.block_cells
@@ -183,6 +185,11 @@ class ConvertStage(Stage):
         root.attrs[ATTR] = info
         n_obs, n_vars = self.source.shape
         return {"n_obs": n_obs, "n_vars": n_vars, "nnz": nnz, "block_cells": self.block_cells}
+
+
+def _written(arr: Any, region: tuple[slice, ...], fsync: bool) -> list[Path]:
+    """The chunk files a write of ``region`` touched (made durable first when ``fsync``)."""
+    return fsync_zarr_region(arr, region) if fsync else region_files(arr, region)
 
 
 def convert(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ from cytodask.core.events import Callback, EventBus
 from cytodask.core.lock import OutputLock
 from cytodask.core.memory import auto_block_cells
 from cytodask.core.runner import StageReport, run_stages, stage_fingerprints
-from cytodask.core.store import ResultStore
+from cytodask.core.store import ResultStore, StageState
 from cytodask.ingest.base import DataSource
 from cytodask.orchestration.spec import Spec, check_obs_columns, load_spec
 
@@ -31,6 +31,7 @@ def rebuild(
     echo: Callable[[str], None] | None = print,
     config_overrides: dict[str, Any] | None = None,
     source: DataSource | None = None,
+    verify: bool = False,
 ) -> list[StageReport]:
     """Run or resume the rebuild described by ``spec``.
 
@@ -52,6 +53,8 @@ def rebuild(
         Where to print the dashboard address and notices (``None`` = silent).
     source
         An opened source to use instead of the spec's ``[source]`` (Python API).
+    verify
+        Compare the checksums of every recorded file before trusting it (sizes are always compared).
     """
     overrides = dict(config_overrides or {})
     if output is not None:
@@ -86,13 +89,14 @@ def rebuild(
         if echo is not None:
             echo(f"cytodask rebuild {spec.name}: results in {store.root}")
         fps = stage_fingerprints(stages, full_hash=full_hash)
-        noop = all(store.stage(s.name).status(fps[s.name])["state"] == "complete" for s in stages)
+        noop = not verify and all(store.stage(s.name).status(fps[s.name])["state"] == "complete" for s in stages)
         if noop and echo is not None:
             echo(f"all {len(stages)} stages are up to date: nothing to compute, no cluster started")
         with (contextlib.nullcontext(None) if noop else cluster(config, echo=echo)) as client:
             events.client = client
             try:
-                return run_stages(stages, store, config, client=client, events=events, full_hash=full_hash)
+                return run_stages(stages, store, config, client=client, events=events, full_hash=full_hash,
+                                  verify=verify)
             except BaseException as e:
                 events.emit("run_failed", error=f"{type(e).__name__}: {e}")
                 raise
@@ -118,10 +122,11 @@ def _report(root: Path, echo: Callable[[str], None] | None) -> None:
 @dataclass
 class StageStatus:
     name: str
-    state: str  # complete | partial | stale | not started
+    state: str  # complete | damaged | partial | stale | not started
     done: int
     n_blocks: int | None
     summary: dict[str, Any]
+    problems: list[str] = field(default_factory=list)
 
 
 def status(output: str | os.PathLike[str], *, spec: str | os.PathLike[str] | None = None) -> list[StageStatus]:
@@ -150,5 +155,27 @@ def status(output: str | os.PathLike[str], *, spec: str | os.PathLike[str] | Non
     for n in names:
         st = store.stage(n).status(expected.get(n))
         m = st.get("manifest") or {}
-        out.append(StageStatus(n, st["state"], st["done"], st["n_blocks"], m.get("summary", {})))
+        out.append(StageStatus(n, st["state"], st["done"], st["n_blocks"], m.get("summary", {}),
+                               st.get("problems", [])))
+    return out
+
+
+def verify(path: str | os.PathLike[str]) -> list[tuple[str, str]]:
+    """``(stage, problem)`` for every recorded file of a result directory (or atlas store) whose size or
+    checksum differs from its record, and every missing completion record of a complete stage."""
+    root = Path(path)
+    meta = root.parent / f".{root.name}.cytodask"
+    if (meta / "manifest.json").exists():  # an atlas store written by `cytodask convert`
+        states = {"convert": StageState(meta, root)}
+    elif root.is_dir():
+        store = ResultStore(root)
+        states = {n: store.stage(n) for n in store.stage_names()}
+    else:
+        raise FileNotFoundError(f"{root} is neither a result directory nor an atlas store; pass the --output "
+                                "of a rebuild or the STORE of a convert")
+    out = []
+    for name, st in states.items():
+        fp = (st.manifest() or {}).get("fingerprint")
+        bad, other = st.damage(fp, checksums=True) if fp else ({}, [])
+        out += [(name, o) for o in other] + [(name, f"block {i}: {why}") for i, why in sorted(bad.items())]
     return out

@@ -12,6 +12,7 @@ import zarr
 
 from cytodask import Config
 from cytodask.core.events import EventBus, read_run_log
+from cytodask.core.integrity import region_files
 from cytodask.core.runner import StageFailed, run_stages, stage_fingerprints
 from cytodask.core.stage import Stage, StageContext
 from cytodask.core.store import ResultStore, StageState
@@ -24,9 +25,10 @@ def _square(state: StageState, i: int, fp: str, scale: float, src: str | None, f
     if fail_at is not None and i == fail_at:
         raise RuntimeError(f"boom at {i}")
     base = zarr.open_array(src, mode="r")[i * 10 : (i + 1) * 10] if src else np.arange(i * 10, (i + 1) * 10.0)
-    zarr.open_array(path + "/out", mode="r+")[i * 10 : (i + 1) * 10] = base * scale
+    out = zarr.open_array(path + "/out", mode="r+")
+    out[i * 10 : (i + 1) * 10] = base * scale
     CALLS.append((state.meta_dir.name, i))
-    state.record_block(i, fp)
+    state.record_block(i, fp, files=region_files(out, (slice(i * 10, (i + 1) * 10),)))
     return {"block": i}
 
 
@@ -117,3 +119,60 @@ def test_runs_on_a_local_cluster(tmp_path: Path):
     assert seen.count("block_done") == 10
     assert sum(1 for _, e in published if e["event"] == "block_done") == 10
     np.testing.assert_array_equal(_out(store, "b"), np.arange(50.0) * 4)
+
+
+def test_damaged_chunk_recomputes_its_block_and_dependants(tmp_path: Path):
+    """Issue 22.4: a truncated, deleted or altered chunk of a finished stage is never trusted."""
+    store = ResultStore(tmp_path)
+    stages = [Square("a"), Square("b", inputs=("a",), scale=3.0)]
+    run_stages(stages, store, Config(cluster="none"))
+    ref = _out(store, "b").copy()
+    chunk = store.stage_path("a") / "out" / "c" / "2"
+    fp = store.stage("a").manifest()["fingerprint"]
+
+    def rerun(**kw: Any) -> list[str]:
+        CALLS.clear()
+        said: list[str] = []
+        run_stages(stages, store, Config(cluster="none"),
+                   events=EventBus(callbacks=[lambda e: said.append(e)]), **kw)
+        return [e["reason"] for e in said if e["event"] == "stage_repaired"]
+
+    for damage in ("truncate", "delete"):
+        if damage == "truncate":
+            chunk.write_bytes(chunk.read_bytes()[:-3])
+        else:
+            chunk.unlink()
+        st = store.stage("a").status(fp)
+        assert st["state"] == "damaged" and "block 2" in st["problems"][0]
+        said = rerun()
+        assert sorted(CALLS) == [("a", 2)] + [("b", i) for i in range(5)]  # the block, then every dependant
+        assert "damaged block(s) [2]" in said[0] and str(chunk) in said[0]
+        assert ("bytes" in said[0]) == (damage == "truncate") and ("missing" in said[0]) == (damage == "delete")
+        assert "input ['a'] was recomputed" in said[1]
+        np.testing.assert_array_equal(_out(store, "b"), ref)
+        assert store.stage("a").status(fp)["state"] == "complete"
+
+    raw = bytearray(chunk.read_bytes())
+    raw[-1] ^= 0xFF  # same size, other content: only checksums see it
+    chunk.write_bytes(bytes(raw))
+    assert rerun() == [] and CALLS == []
+    said = rerun(verify=True)
+    assert "checksum differs" in said[0] and sorted(CALLS) == [("a", 2)] + [("b", i) for i in range(5)]
+    np.testing.assert_array_equal(_out(store, "b"), ref)
+
+
+def test_deleted_record_or_metadata_is_not_complete(tmp_path: Path):
+    """Issue 22.12: a deleted completion record (or an unlisted data file) no longer reads as complete."""
+    store = ResultStore(tmp_path)
+    stages = [Square("a")]
+    run_stages(stages, store, Config(cluster="none"))
+    st = store.stage("a")
+    fp = st.manifest()["fingerprint"]
+    (st.blocks_dir / "00000003.json").unlink()
+    status = st.status(fp)
+    assert status["state"] == "damaged" and status["problems"] == ["the completion record of block 3 is missing"]
+    CALLS.clear()
+    run_stages(stages, store, Config(cluster="none"))
+    assert sorted(CALLS) == [("a", i) for i in range(5)] and st.status(fp)["state"] == "complete"
+    (st.path / "out" / "zarr.json").unlink()  # listed by the stage manifest, in no block record
+    assert "out/zarr.json is missing" in st.status(fp)["problems"][0]

@@ -209,3 +209,25 @@ def test_refuses_a_file_or_a_path_below_one(tmp_path: Path, counts_h5ad: Path):
     with pytest.raises(ValueError, match=r"lies below .*out\.zarr, which is a regular file"):
         convert(LocalH5ADSource(counts_h5ad), f / "sub" / "a.zarr", block_cells=1000)
     assert f.read_text() == "x"
+
+
+def test_damaged_store_chunk_is_rewritten(tmp_path: Path, counts_h5ad: Path, counts_adata, capsys):
+    """Issue 22.4: a truncated or deleted chunk of a converted store is found and its block rewritten."""
+    from cytodask.cli import main
+
+    store = tmp_path / "atlas.zarr"
+    convert(LocalH5ADSource(counts_h5ad), store, block_cells=500)
+    assert main(["verify", str(store)]) == 0
+    indptr_chunk = store / "X" / "indptr" / "c" / "2"
+    indptr_chunk.write_bytes(indptr_chunk.read_bytes()[:-2])
+    assert main(["verify", str(store)]) == 1
+    out = capsys.readouterr().out
+    assert "convert: block 1:" in out and "X/indptr/c/2 has" in out  # block 1 wrote indptr[1000]
+    rep = convert(LocalH5ADSource(counts_h5ad), store, block_cells=500)
+    assert rep.computed == 2  # blocks 1 and 2 both wrote that chunk
+    assert _same(ad.read_zarr(store).X, counts_adata.X) and main(["verify", str(store)]) == 0
+    data_chunks = sorted((store / "X" / "data" / "c").iterdir(), key=lambda p: int(p.name))
+    data_chunks[0].unlink()
+    rep = convert(LocalH5ADSource(counts_h5ad), store, block_cells=500)
+    assert rep.computed >= 1 and rep.skipped >= 1
+    assert _same(ad.read_zarr(store).X, counts_adata.X) and main(["verify", str(store)]) == 0

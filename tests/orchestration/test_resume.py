@@ -141,3 +141,31 @@ def test_rerun_is_noop_and_parameter_change_recomputes_dependants(tmp_path: Path
         "disease_vs_healthy": "stage_finished", "donor_correlation": "stage_finished", "export": "stage_finished"}
     status = cytodask("status", str(ref_out), "--spec", str(spec))
     assert "activity            stale" in status.stdout and "pseudobulk          complete" in status.stdout
+
+
+@pytest.mark.parametrize("damage", ["truncate", "delete"])
+def test_damaged_chunk_is_found_and_recomputed(tmp_path: Path, reference, damage: str):
+    """Issue 22.4: a truncated or deleted chunk of stages/pseudobulk/data.zarr is recomputed, with its dependants."""
+    spec, ref = reference
+    out = tmp_path / "copy"
+    shutil.copytree(ref, out)
+    chunks = sorted(p for p in (out / "stages" / "pseudobulk" / "data.zarr" / "X").rglob("*")
+                    if p.is_file() and p.name != "zarr.json")
+    victim = chunks[0]
+    if damage == "truncate":
+        victim.write_bytes(victim.read_bytes()[: len(victim.read_bytes()) // 2])
+    else:
+        victim.unlink()
+    res = cytodask("verify", str(out))
+    assert res.returncode == 1 and f"pseudobulk: {victim}" in res.stdout, res.stdout
+    assert "run the rebuild again" in res.stderr
+    status = cytodask("status", str(out))
+    assert "pseudobulk          damaged" in status.stdout and "the next rebuild recomputes it" in status.stdout
+    res = cytodask("rebuild", str(spec), "--output", str(out), "-q")
+    assert res.returncode == 0, res.stderr
+    assert f"pseudobulk: {victim}" in res.stderr and "recomputing the stage and the stages that read it" in res.stderr
+    fin = last_run(out)
+    assert fin["convert"]["event"] == "stage_skipped"
+    assert all(fin[n]["event"] == "stage_finished" for n in STAGES[1:])
+    assert arrays(out) == arrays(ref)
+    assert cytodask("verify", str(out)).returncode == 0
