@@ -1,8 +1,10 @@
-"""Array-module dispatch: one kernel implementation for NumPy and CuPy.
+"""Backend choice (NumPy or CuPy) and the CPU thread pool.
 
-Kernels take ``xp`` (``numpy`` or ``cupy``) explicitly; graph builders pick it
-from the block type with :func:`array_module`. CuPy is imported lazily so the
-package imports and runs without it.
+:func:`resolve_backend` maps a user's ``backend=`` to an array module;
+:func:`ordered_map` is the thread pool of in-process calls. Array-module
+dispatch and host↔device transfer live in :mod:`cytodask.core.xp` (re-exported
+here for existing imports). CuPy is imported lazily so the package imports and
+runs without it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,13 @@ from types import ModuleType
 from typing import Any, Literal
 
 import numpy as np
+
+from cytodask.core.xp import array_module, is_sparse, sparse_module, to_device, to_numpy
+
+__all__ = [
+    "Backend", "array_module", "available_threads", "check_threads", "cupy_or_none", "gpu_available",
+    "is_sparse", "ordered_map", "resolve_backend", "sparse_module", "to_device", "to_numpy",
+]  # fmt: skip
 
 Backend = Literal["auto", "numpy", "cupy"]
 
@@ -56,47 +65,6 @@ def resolve_backend(backend: Backend = "auto") -> ModuleType:
             )
         return np
     return cp
-
-
-def array_module(x: Any) -> ModuleType:
-    """The array module of ``x``: ``cupy`` for CuPy arrays (dense or sparse), else ``numpy``.
-
-    Works on Dask arrays through their ``_meta``.
-    """
-    meta = getattr(x, "_meta", x)
-    mod = type(meta).__module__
-    if mod.startswith("cupy") or mod.startswith("cupyx"):
-        return importlib.import_module("cupy")
-    return np
-
-
-def is_sparse(x: Any) -> bool:
-    """True for SciPy or CuPy sparse matrices/arrays."""
-    mod = type(x).__module__
-    return (mod.startswith("scipy.sparse") or mod.startswith("cupyx.scipy.sparse")) and hasattr(x, "tocsr")
-
-
-def sparse_module(xp: ModuleType) -> ModuleType:
-    """``scipy.sparse`` for NumPy, ``cupyx.scipy.sparse`` for CuPy."""
-    if xp is np:
-        return importlib.import_module("scipy.sparse")
-    return importlib.import_module("cupyx.scipy.sparse")
-
-
-def to_numpy(x: Any) -> Any:
-    """Bring a NumPy/CuPy array (dense or sparse) to host memory."""
-    if hasattr(x, "get") and type(x).__module__.startswith(("cupy", "cupyx")):
-        return x.get()
-    return x
-
-
-def to_device(x: Any, xp: ModuleType) -> Any:
-    """Move a host array (dense or SciPy sparse) to ``xp``'s device; no-op for NumPy."""
-    if xp is np:
-        return to_numpy(x)
-    if is_sparse(x):
-        return sparse_module(xp).csr_matrix(x)
-    return xp.asarray(x)
 
 
 def available_threads() -> int:

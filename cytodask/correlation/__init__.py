@@ -7,7 +7,7 @@ DataFrames or Dask arrays; missing values are handled pairwise.
 
 from __future__ import annotations
 
-from cytodask.correlation._driver import CorrelationResult
+from cytodask.core.stats.results import CorrelationResult
 from cytodask.correlation.bins import AGE_BINS, BMI_BINS, BinnedMeans, bin_means
 from cytodask.correlation.partial import partial
 from cytodask.correlation.pearson import pearson

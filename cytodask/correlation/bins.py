@@ -12,8 +12,8 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from cytodask.core.backend import array_module, to_numpy
-from cytodask.correlation._driver import is_dask
+from cytodask.core.stats.driver import check_min_n
+from cytodask.core.xp import array_module, is_dask, to_numpy
 
 AGE_BINS: tuple[float, ...] = (0, 30, 40, 50, 60, 100)
 BMI_BINS: tuple[float, ...] = (0, 18.5, 25, 30, 100)
@@ -126,8 +126,7 @@ def bin_means(
         ``mean``, ``n``, ``weight`` (Σw), ``reason`` (features × bins) and
         the bin ``labels`` (``"30-40"``…).
     """
-    if isinstance(min_n, bool) or not isinstance(min_n, (int, np.integer)) or min_n < 1:
-        raise ValueError(f"min_n={min_n!r}: give a whole number of samples >= 1")
+    min_n = check_min_n(min_n)
     edges = NAMED_BINS[bins] if isinstance(bins, str) and bins in NAMED_BINS else bins
     if isinstance(edges, str) or len(edges) < 2 or np.any(np.diff(np.asarray(edges, dtype=float)) <= 0):
         raise ValueError(f"bins={bins!r}: give increasing edges (at least two) or one of {sorted(NAMED_BINS)}")

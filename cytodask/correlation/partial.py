@@ -21,10 +21,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cytodask.core.backend import array_module, to_numpy
-from cytodask.correlation import _driver
-from cytodask.correlation._driver import CorrelationResult
-from cytodask.correlation.pearson import finish, t_pvalue
+from cytodask.core.stats import driver
+from cytodask.core.stats.driver import CORRELATION_REASONS
+from cytodask.core.stats.inputs import prepare_pairs
+from cytodask.core.stats.inputs import top_variance as keep_top_variance
+from cytodask.core.stats.results import CorrelationResult
+from cytodask.core.xp import array_module, to_numpy
+from cytodask.correlation.pearson import CORRELATION_OUTPUTS, finish, t_pvalue
 
 _EPS = float(np.finfo(np.float64).eps)
 
@@ -90,7 +93,7 @@ def partial_block(a: Any, b: Any, *, xp: ModuleType, z: Any, min_n: int = 10) ->
     ma, mb = (~xp.isnan(a)).astype(xp.float64), (~xp.isnan(b)).astype(xp.float64)
     n = ma @ mb.T
     ii, jj = xp.nonzero((na_a[:, None] | na_b[None, :]) & (n >= min_n))
-    step = max(1, _driver.BLOCK_ELEMENTS // max(1, n_s * (k + 2)))
+    step = max(1, driver.PAIR_BLOCK_ELEMENTS // max(1, n_s * (k + 2)))
     for s in range(0, int(ii.size), step):  # blocks of pairs with missing values
         i, j = ii[s : s + step], jj[s : s + step]
         r[i, j], _, const[i, j] = paired_partial(a[i], b[j], z1, xp)
@@ -140,13 +143,14 @@ def partial(
     p-value on ``n − k − 2`` degrees of freedom (pingouin's ``partial_corr``).
     """
     z = _covariate_matrix(covariates)
-    b = _driver.top_variance(b, top_variance)
-    prep = _driver.prepare(a, b, covariates=z)
+    b = keep_top_variance(b, top_variance)
+    prep = prepare_pairs(a, b, covariates=z)
     if prep.z is None:
         raise ValueError("covariates is None; use cytodask.correlation.pearson for plain correlation")
     keep = ~np.isnan(prep.z).any(axis=1)
     if not keep.all():
-        cols = keep if prep.kind != "array" else array_module(prep.a).asarray(keep)
-        prep = replace(prep, a=prep.a[:, cols], b=prep.b[:, cols], z=prep.z[keep])
-    min_n = max(_driver.check_min_n(min_n), prep.z.shape[1] + 3)  # at least one residual df
-    return _driver.run(partial_block, prep, min_n=min_n, threads=threads)
+        cols = keep if prep.kind != "array" else array_module(prep.x).asarray(keep)
+        prep = replace(prep, x=prep.x[:, cols], y=prep.y[:, cols], z=prep.z[keep])
+    min_n = max(driver.check_min_n(min_n, smallest=3, default=10), prep.z.shape[1] + 3)  # at least one residual df
+    return driver.run(partial_block, prep, CORRELATION_OUTPUTS, min_n=min_n, reasons=CORRELATION_REASONS,
+                      pairs=True, threads=threads)

@@ -14,9 +14,14 @@ from typing import Any
 
 import numpy as np
 
-from cytodask.correlation import _driver
-from cytodask.correlation._driver import CorrelationResult
-from cytodask.differential._xp import special
+from cytodask.core.stats import driver
+from cytodask.core.stats.driver import CORRELATION_REASONS
+from cytodask.core.stats.inputs import prepare_pairs
+from cytodask.core.stats.inputs import top_variance as keep_top_variance
+from cytodask.core.stats.pvalues import two_sided_t_pvalue
+from cytodask.core.stats.results import CorrelationResult
+
+CORRELATION_OUTPUTS = ("rho", "pvalue", "n", "code")
 
 
 def _centred(a: Any, xp: ModuleType) -> Any:
@@ -89,7 +94,7 @@ def t_pvalue(r: Any, df: Any, xp: ModuleType) -> Any:
     """
     with np.errstate(divide="ignore", invalid="ignore"):
         t = r * xp.sqrt(xp.clip(df / ((r + 1.0) * (1.0 - r)), 0.0, None))
-        return 2.0 * special(xp, "stdtr")(df, -xp.abs(t))
+        return two_sided_t_pvalue(t, df, xp)
 
 
 def finish(r: Any, p: Any, n: Any, const: Any, min_n: int, xp: ModuleType) -> Any:
@@ -150,7 +155,8 @@ def pearson(
     p-value comes from ``t = r√((n−2)/(1−r²))`` on ``n − 2`` degrees of freedom
     (see :func:`t_pvalue`).
     """
-    min_n = _driver.check_min_n(min_n)
+    min_n = driver.check_min_n(min_n, smallest=3, default=10)
     b = a if b is None else b
-    prep = _driver.prepare(a, _driver.top_variance(b, top_variance))
-    return _driver.run(pearson_block, prep, min_n=min_n, threads=threads)
+    prep = prepare_pairs(a, keep_top_variance(b, top_variance))
+    return driver.run(pearson_block, prep, CORRELATION_OUTPUTS, min_n=min_n, reasons=CORRELATION_REASONS,
+                      pairs=True, threads=threads)

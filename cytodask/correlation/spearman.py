@@ -18,10 +18,13 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-from cytodask.correlation import _driver
-from cytodask.correlation._driver import CorrelationResult
-from cytodask.correlation.pearson import complete_corr, finish, has_nan, masked_corr, t_pvalue
-from cytodask.differential.ranks import rankdata
+from cytodask.core.stats import driver
+from cytodask.core.stats.driver import CORRELATION_REASONS
+from cytodask.core.stats.inputs import prepare_pairs
+from cytodask.core.stats.inputs import top_variance as keep_top_variance
+from cytodask.core.stats.ranks import rankdata
+from cytodask.core.stats.results import CorrelationResult
+from cytodask.correlation.pearson import CORRELATION_OUTPUTS, complete_corr, finish, has_nan, masked_corr, t_pvalue
 
 
 def paired_rank_corr(a: Any, b: Any, xp: ModuleType) -> tuple[Any, Any, Any]:
@@ -41,7 +44,7 @@ def paired_rank_corr(a: Any, b: Any, xp: ModuleType) -> tuple[Any, Any, Any]:
 def _fix_mixed_pairs(a: Any, b: Any, r: Any, const: Any, todo: Any, xp: ModuleType) -> None:
     """Recompute the pairs flagged in ``todo`` over their joint masks (in place), in blocks of pairs."""
     ii, jj = xp.nonzero(todo)
-    step = max(1, _driver.BLOCK_ELEMENTS // max(1, a.shape[1]))
+    step = max(1, driver.PAIR_BLOCK_ELEMENTS // max(1, a.shape[1]))
     for s in range(0, int(ii.size), step):  # blocks of pairs
         i, j = ii[s : s + step], jj[s : s + step]
         rk, _, ck = paired_rank_corr(a[i], b[j], xp)
@@ -92,7 +95,8 @@ def spearman(
     different samples are re-ranked over their joint mask, so their cost grows
     with how many such pairs there are (see the module docstring).
     """
-    min_n = _driver.check_min_n(min_n)
+    min_n = driver.check_min_n(min_n, smallest=3, default=10)
     b = a if b is None else b
-    prep = _driver.prepare(a, _driver.top_variance(b, top_variance))
-    return _driver.run(spearman_block, prep, min_n=min_n, threads=threads)
+    prep = prepare_pairs(a, keep_top_variance(b, top_variance))
+    return driver.run(spearman_block, prep, CORRELATION_OUTPUTS, min_n=min_n, reasons=CORRELATION_REASONS,
+                      pairs=True, threads=threads)

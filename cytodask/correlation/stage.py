@@ -21,9 +21,9 @@ import numpy as np
 import pandas as pd
 import zarr
 
-from cytodask.core.anndata_zarr import write_elem
 from cytodask.core.stage import Stage, StageContext
 from cytodask.core.store import StageState
+from cytodask.core.tables import read_table, write_table
 
 CORRELATION_COLUMNS = ["signature", "signature_type", "variable", "rho", "p_value", "q_value", "n_samples"]
 
@@ -48,8 +48,8 @@ def read_metadata(path: str | os.PathLike[str], key: str) -> pd.DataFrame:
 def correlation_table(activity: anndata.AnnData, metadata: pd.DataFrame, *, on: str, variables: list[str] | None,
                       by: str | None, method: str, min_n: int, signature_type: str) -> pd.DataFrame:
     """Long table of signature × variable correlations (per stratum of ``by``)."""
+    from cytodask.core.stats.fdr import fdr_bh
     from cytodask.correlation import pearson, spearman
-    from cytodask.differential import fdr_bh
 
     obs = activity.obs
     keep = ~obs["empty"].to_numpy(dtype=bool) if "empty" in obs else np.ones(len(obs), bool)
@@ -95,8 +95,7 @@ def _block(state: StageState, fingerprint: str, src: str, meta: str | None, key:
     table_meta = read_metadata(meta, key) if meta else _obs_metadata(activity, on)
     table = correlation_table(activity, table_meta, on=on, variables=variables,
                               by=by, method=method, min_n=min_n, signature_type=signature_type)
-    root = zarr.open_group(str(state.path), mode="w", zarr_format=3)
-    write_elem(root, "table", table)
+    write_table(state.path, table)
     state.record_block(0, fingerprint, {"block": 0, "rows": int(len(table))})
     return {"block": 0}
 
@@ -165,5 +164,5 @@ class CorrelationStage(Stage):
             dask_key_name=f"correlation-{ctx.name}-{ctx.fingerprint[:8]}")]
 
     def finalize(self, ctx: StageContext) -> dict[str, Any]:
-        t = anndata.io.read_elem(zarr.open_group(str(ctx.path), mode="r")["table"])
+        t = read_table(ctx.path)
         return {"rows": int(len(t)), "significant_q05": int((t["q_value"] < 0.05).sum())}

@@ -7,9 +7,9 @@ pandas DataFrames and Dask arrays (lazy in, lazy out).
 
 from __future__ import annotations
 
-from cytodask.differential._driver import StatResult
+from cytodask.core.stats.fdr import fdr_bh
+from cytodask.core.stats.results import StatResult
 from cytodask.differential.effects import activity_diff, cohens_d, effect_sizes, hedges_g, median_diff
-from cytodask.differential.fdr import fdr_bh
 from cytodask.differential.table import differential_table
 from cytodask.differential.ttest import ttest
 from cytodask.differential.wilcoxon import wilcoxon, wilcoxon_paired

@@ -13,8 +13,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cytodask.differential import _driver
-from cytodask.differential.ranks import median_of_sorted
+from cytodask.core.stats import driver
+from cytodask.core.stats.driver import TWO_SAMPLE_REASONS
+from cytodask.core.stats.inputs import prepare_rows
+from cytodask.core.stats.ranks import median_of_sorted
+from cytodask.core.stats.results import StatResult
 from cytodask.differential.ttest import masked_moments
 
 EFFECT_OUTPUTS = (
@@ -63,7 +66,7 @@ def effects_block(x: Any, y: Any, *, xp: ModuleType, min_n: int = 3) -> Any:
 
 def effect_sizes(
     x: Any, y: Any, *, axis: int = -1, min_n: int = 3, threads: int | None = None
-) -> _driver.StatResult | pd.DataFrame:
+) -> StatResult | pd.DataFrame:
     """Effect sizes of group ``x`` vs group ``y`` per feature.
 
     Parameters
@@ -86,9 +89,10 @@ def effect_sizes(
         ``cohens_d``, ``hedges_g``, ``n_g1``, ``n_g2``, ``reason``
         (formulas in :func:`effects_block`).
     """
-    min_n = _driver.check_min_n(min_n)
-    prep = _driver.prepare(x, y, axis=axis)
-    return _driver.run(effects_block, prep, EFFECT_OUTPUTS, min_n=min_n, threads=threads)
+    min_n = driver.check_min_n(min_n)
+    prep = prepare_rows(x, y, axis=axis)
+    return driver.run(effects_block, prep, EFFECT_OUTPUTS, min_n=min_n, reasons=TWO_SAMPLE_REASONS,
+                      threads=threads)
 
 
 def _one(name: str, x: Any, y: Any, axis: int, min_n: int) -> Any:

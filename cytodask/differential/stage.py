@@ -9,7 +9,6 @@ the stage's Zarr group (read it with :func:`read_table`).
 
 from __future__ import annotations
 
-import os
 from typing import Any, Literal
 
 import anndata
@@ -18,14 +17,9 @@ import numpy as np
 import pandas as pd
 import zarr
 
-from cytodask.core.anndata_zarr import write_elem
 from cytodask.core.stage import Stage, StageContext
 from cytodask.core.store import StageState
-
-
-def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """The table written by a :class:`DifferentialStage` (its data path)."""
-    return anndata.io.read_elem(zarr.open_group(str(path), mode="r")["table"])
+from cytodask.core.tables import read_table, write_table
 
 
 def _block(state: StageState, fingerprint: str, src: str, layer: str, group_col: str, group1: str,
@@ -41,8 +35,7 @@ def _block(state: StageState, fingerprint: str, src: str, layer: str, group_col:
         frame, obs = frame[keep], obs[keep]
     table = differential_table(frame, obs, group_col=group_col, group1=group1, group2=group2,
                                strata=strata, test=test)
-    root = zarr.open_group(str(state.path), mode="w", zarr_format=3)
-    write_elem(root, "table", table.reset_index(drop=True))
+    write_table(state.path, table)
     state.record_block(0, fingerprint, {"block": 0, "rows": int(len(table))})
     return {"block": 0}
 

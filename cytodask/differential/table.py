@@ -8,10 +8,11 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from cytodask.core.backend import Backend, check_threads, resolve_backend, to_device, to_numpy
-from cytodask.differential._driver import check_min_n, map_row_blocks, reason_strings
+from cytodask.core.backend import Backend, check_threads, resolve_backend
+from cytodask.core.stats.driver import TWO_SAMPLE_REASONS, check_min_n, map_row_blocks, reason_strings
+from cytodask.core.stats.fdr import fdr_bh
+from cytodask.core.xp import to_device, to_numpy
 from cytodask.differential.effects import effects_block
-from cytodask.differential.fdr import fdr_bh
 from cytodask.differential.ttest import ttest_block
 from cytodask.differential.wilcoxon import SUMMARY_OUTPUTS, mannwhitney_summary_block
 
@@ -196,5 +197,5 @@ def differential_table(
         out["qvalue"] = fdr_bh(p, families=labels)
     with np.errstate(divide="ignore"):
         out["neg_log10_pval"] = 0.0 - np.log10(p)
-    out["reason"] = reason_strings(code, min_n)
+    out["reason"] = reason_strings(code, min_n, TWO_SAMPLE_REASONS)
     return out[[*strata, *TABLE_COLUMNS]]

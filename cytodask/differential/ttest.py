@@ -8,8 +8,11 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from cytodask.differential import _driver
-from cytodask.differential._xp import two_sided_t_pvalue
+from cytodask.core.stats import driver
+from cytodask.core.stats.driver import TWO_SAMPLE_REASONS
+from cytodask.core.stats.inputs import prepare_rows
+from cytodask.core.stats.pvalues import two_sided_t_pvalue
+from cytodask.core.stats.results import StatResult
 
 TTestKind = Literal["welch", "student", "paired"]
 TTEST_OUTPUTS = ("statistic", "pvalue", "df", "n_g1", "n_g2", "code")
@@ -72,7 +75,7 @@ def ttest_block(x: Any, y: Any, *, xp: ModuleType, kind: TTestKind = "welch", mi
 
 def ttest(
     x: Any, y: Any, kind: TTestKind = "welch", *, axis: int = -1, min_n: int = 3, threads: int | None = None
-) -> _driver.StatResult | pd.DataFrame:
+) -> StatResult | pd.DataFrame:
     """Two-sided t-test per feature: Welch (default), Student or paired.
 
     Parameters
@@ -105,6 +108,7 @@ def ttest(
     """
     if kind not in ("welch", "student", "paired"):
         raise ValueError(f"kind={kind!r} is not one of 'welch', 'student', 'paired'")
-    min_n = _driver.check_min_n(min_n)
-    prep = _driver.prepare(x, y, axis=axis, paired=kind == "paired")
-    return _driver.run(ttest_block, prep, TTEST_OUTPUTS, min_n=min_n, kind=kind, threads=threads)
+    min_n = driver.check_min_n(min_n)
+    prep = prepare_rows(x, y, axis=axis, paired=kind == "paired")
+    return driver.run(ttest_block, prep, TTEST_OUTPUTS, min_n=min_n, reasons=TWO_SAMPLE_REASONS, kind=kind,
+                      threads=threads)

@@ -2,7 +2,7 @@
 
 Both use the normal approximation with the tie-corrected variance and match
 scipy's ``method="asymptotic"`` results to rounding; ranks come from
-:mod:`cytodask.differential.ranks` (one sort per block of features).
+:mod:`cytodask.core.stats.ranks` (one sort per block of features).
 """
 
 from __future__ import annotations
@@ -13,10 +13,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cytodask.differential import _driver
-from cytodask.differential._compiled import merged_rank_sums
-from cytodask.differential._xp import special, two_sided_normal_pvalue
-from cytodask.differential.ranks import (
+from cytodask.core.stats import driver
+from cytodask.core.stats.compiled_ranks import merged_rank_sums
+from cytodask.core.stats.driver import TWO_SAMPLE_REASONS
+from cytodask.core.stats.inputs import prepare_rows
+from cytodask.core.stats.pvalues import two_sided_normal_pvalue
+from cytodask.core.stats.ranks import (
     decode_int32_keys,
     int32_keys,
     median_of_sorted,
@@ -25,6 +27,8 @@ from cytodask.differential.ranks import (
     sort_with_flag,
     sorted_rank_sums,
 )
+from cytodask.core.stats.results import StatResult
+from cytodask.core.xp import special
 
 RANKSUM_OUTPUTS = ("statistic", "pvalue", "n_g1", "n_g2", "code")
 
@@ -143,7 +147,7 @@ def signed_rank_block(x: Any, y: Any, *, xp: ModuleType, min_n: int = 3) -> Any:
 
 def wilcoxon(
     x: Any, y: Any, *, axis: int = -1, min_n: int = 3, threads: int | None = None
-) -> _driver.StatResult | pd.DataFrame:
+) -> StatResult | pd.DataFrame:
     """Two-sided Wilcoxon rank-sum (Mann–Whitney U) test per feature.
 
     Parameters
@@ -175,14 +179,15 @@ def wilcoxon(
     groups of at least ``min_n`` values (see :func:`mannwhitney_block`).
     Ranks use average ties, NaNs are dropped per feature.
     """
-    min_n = _driver.check_min_n(min_n)
-    prep = _driver.prepare(x, y, axis=axis)
-    return _driver.run(mannwhitney_block, prep, RANKSUM_OUTPUTS, min_n=min_n, threads=threads)
+    min_n = driver.check_min_n(min_n)
+    prep = prepare_rows(x, y, axis=axis)
+    return driver.run(mannwhitney_block, prep, RANKSUM_OUTPUTS, min_n=min_n, reasons=TWO_SAMPLE_REASONS,
+                      threads=threads)
 
 
 def wilcoxon_paired(
     x: Any, y: Any, *, axis: int = -1, min_n: int = 3, threads: int | None = None
-) -> _driver.StatResult | pd.DataFrame:
+) -> StatResult | pd.DataFrame:
     """Two-sided Wilcoxon signed-rank test of paired samples per feature.
 
     Parameters
@@ -214,6 +219,7 @@ def wilcoxon_paired(
     distribution for small samples without ties; this kernel always uses the
     normal approximation (see :func:`signed_rank_block`).
     """
-    min_n = _driver.check_min_n(min_n)
-    prep = _driver.prepare(x, y, axis=axis, paired=True)
-    return _driver.run(signed_rank_block, prep, RANKSUM_OUTPUTS, min_n=min_n, threads=threads)
+    min_n = driver.check_min_n(min_n)
+    prep = prepare_rows(x, y, axis=axis, paired=True)
+    return driver.run(signed_rank_block, prep, RANKSUM_OUTPUTS, min_n=min_n, reasons=TWO_SAMPLE_REASONS,
+                      threads=threads)

@@ -112,7 +112,7 @@ def test_errors_name_the_fix():
 
 def test_threads_and_float32_keep_results():
     """Row blocks on a thread pool give the same table; float32 input equals its float64 copy."""
-    import cytodask.differential._driver as drv
+    import cytodask.core.stats.driver as drv
     from cytodask.differential import ttest, wilcoxon
 
     rng = np.random.default_rng(11)

@@ -155,9 +155,9 @@ def test_axis_and_leading_shape():
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_large_block_loop_matches_scipy(backend, monkeypatch):
-    from cytodask.differential import _driver
+    from cytodask.core.stats import driver
 
-    monkeypatch.setattr(_driver, "ROW_BLOCK_ELEMENTS", 64)  # many row blocks
+    monkeypatch.setattr(driver, "ROW_BLOCK_ELEMENTS", 64)  # many row blocks
     rng = np.random.default_rng(4)
     x, y = rng.normal(size=(13, 30)).astype(np.float32), rng.normal(size=(13, 25)).astype(np.float32)
     res = wilcoxon(as_backend(x, backend, 4), as_backend(y, backend, 4))

@@ -1,7 +1,7 @@
 """Compiled (numba) CPU kernel: rank sums and tie terms of two sorted groups in one linear merge.
 
-The vectorised route (:func:`~cytodask.differential.ranks.merge_sorted_keys` +
-:func:`~cytodask.differential.ranks.sorted_rank_sums`) builds int64 flag keys,
+The vectorised route (:func:`~cytodask.core.stats.ranks.merge_sorted_keys` +
+:func:`~cytodask.core.stats.ranks.sorted_rank_sums`) builds int64 flag keys,
 re-sorts them and scans several full-size temporaries; it serves CuPy and is
 the reference in the tests. On NumPy this kernel works on the two sorted rows
 with no temporaries. With average ranks, the rank sum of group 1 is

@@ -8,8 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cytodask.core.backend import array_module, to_numpy
-from cytodask.differential._xp import reverse_cummin
+from cytodask.core.xp import array_module, reverse_cummin, to_numpy
 
 
 def bh_rows(p: Any, xp: ModuleType) -> Any:

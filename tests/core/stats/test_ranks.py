@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from scipy.stats import rankdata as sp_rankdata
 
-from cytodask.differential.ranks import int32_keys, rankdata, sort_with_flag, sorted_rank_sums
+from cytodask.core.stats.ranks import int32_keys, rankdata, sort_with_flag, sorted_rank_sums
 from tests.differential._data import two_groups
 
 floats32 = hnp.arrays(np.float32, hnp.array_shapes(min_dims=2, max_dims=2, max_side=12),
@@ -62,8 +62,8 @@ def test_flagged_rank_sums(a, seed):
 def test_compiled_merge_equals_vectorised_route(data, dtype):
     """The NumPy kernel (one linear merge) gives the same exact rank sums and tie terms as the
     vectorised route that CuPy runs, on sorted keys and on sorted values."""
-    from cytodask.differential._compiled import merged_rank_sums
-    from cytodask.differential.ranks import int32_keys, merge_sorted, merge_sorted_keys, sorted_rank_sums
+    from cytodask.core.stats.compiled_ranks import merged_rank_sums
+    from cytodask.core.stats.ranks import int32_keys, merge_sorted, merge_sorted_keys, sorted_rank_sums
 
     x, y = data
     if dtype == "int32":
@@ -91,8 +91,8 @@ def test_compiled_merge_equals_vectorised_route(data, dtype):
 def test_compiled_merge_tie_branches():
     """Each tie branch of the kernel: no shared value, shared values once per group (t = 2 runs),
     and shared values with runs inside a group (pooled walk) — all equal to the vectorised route."""
-    from cytodask.differential._compiled import merged_rank_sums
-    from cytodask.differential.ranks import merge_sorted, sorted_rank_sums
+    from cytodask.core.stats.compiled_ranks import merged_rank_sums
+    from cytodask.core.stats.ranks import merge_sorted, sorted_rank_sums
 
     cases = [
         ([1.0, 3.0, 5.0], [2.0, 4.0, 6.0, 8.0]),          # disjoint
@@ -114,7 +114,7 @@ def test_compiled_merge_tie_branches():
 @given(floats32)
 def test_decode_int32_keys_inverts_the_key_map(a):
     """decode(int32_keys(v)) gives v back for 32-bit floats (−0 becomes +0, NaN stays NaN) and integers."""
-    from cytodask.differential.ranks import decode_int32_keys
+    from cytodask.core.stats.ranks import decode_int32_keys
 
     back = decode_int32_keys(int32_keys(a, np), a.dtype, np)
     np.testing.assert_array_equal(back, np.where(a == 0, 0.0, a.astype(np.float64)))

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from statsmodels.stats.multitest import multipletests
 
-from cytodask.differential import fdr_bh
+from cytodask.core.stats import fdr_bh
 
 
 def _ref(p):
@@ -74,3 +74,10 @@ def test_errors():
         fdr_bh(np.zeros((2, 2)), axis=0, families=np.zeros((2, 2)))
     with pytest.raises(ValueError, match="one label per p-value"):
         fdr_bh(np.zeros(3), families=np.zeros(2))
+
+
+def test_public_family_name_is_the_core_function():
+    """``cytodask.differential.fdr_bh`` (the documented name) is the one BH implementation."""
+    import cytodask.differential
+
+    assert cytodask.differential.fdr_bh is fdr_bh
