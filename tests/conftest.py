@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
 
@@ -10,8 +11,16 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from hypothesis import settings
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+
+# Hypothesis: CI runs a fixed set of examples (`.ci/run` sets HYPOTHESIS_PROFILE=ci), so a red build
+# is reproducible and never a roll of the dice; local runs ("dev", the default) explore new examples
+# every time. Either way a failure prints the seed/blob that reproduces it.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+settings.register_profile("dev", print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 warnings.filterwarnings("ignore", message=".*autosharding.*")
 warnings.filterwarnings("ignore", message=".*Consolidated metadata.*")
