@@ -14,8 +14,10 @@ broadcast copy per worker on a cluster. Results do not depend on the block size.
 
 from __future__ import annotations
 
+import functools
 import io
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,7 +32,8 @@ import zarr
 from cytodask.core.anndata_zarr import dense_array, layers_group, write_frame_parts
 from cytodask.core.atomic import atomic_write_bytes
 from cytodask.core.persist import persist_blocks
-from cytodask.core.stage import Stage, StageContext
+from cytodask.core.registry import register_stage
+from cytodask.core.stage import ExportTable, PipelinePlan, Stage, StageContext
 
 from .genes import resolve_symbols
 from .graph import activity_graph, gene_mean_graph
@@ -79,6 +82,7 @@ def check_n_rand(n_rand: Any, where: str) -> int:
     return int(n_rand)
 
 
+@register_stage("activity")
 class ActivityStage(Stage):
     """Ridge activity (SecAct method) of every row of an upstream AnnData store.
 
@@ -127,6 +131,35 @@ class ActivityStage(Stage):
         if backend not in ("auto", "numpy", "cupy"):
             raise ValueError(f"backend={backend!r}: use 'auto', 'numpy' or 'cupy'")
         self.backend = backend
+
+    # -- declarations (registry): export, report, Pipeline -------------------------------------
+    analysis = "activity"
+    exports_anndata = True
+
+    @property
+    def signature_type(self) -> str:
+        """Label of the signature in tables: ``CytoSig``, ``SecAct`` or the file's stem."""
+        return Path(str(self.signature)).name.split(".")[0]
+
+    def export_tables(self) -> list[ExportTable]:
+        from .export import ACTIVITY_COLUMNS, heatmap_view, read_activity_by_cell_type
+
+        groups = self.groups()
+        read = functools.partial(read_activity_by_cell_type, cell_type=groups[0] if groups else None,
+                                 signature_type=self.signature_type)
+        return [ExportTable("activity_by_cell_type", read, tuple(ACTIVITY_COLUMNS),
+                            "mean activity z-score per cell type and signature over non-empty samples",
+                            json_view=("activity_heatmap", heatmap_view))]
+
+    def report_sections(self, data: Path, options: Mapping[str, Any]) -> list[Any]:
+        from .report import heatmap_section
+
+        groups = self.groups()
+        return heatmap_section(data, groups[0] if groups else None, options)
+
+    @classmethod
+    def pipeline_stage(cls, plan: PipelinePlan) -> dict[str, Any] | None:
+        return None  # Pipeline always runs activity; it adds the stage itself
 
     def params(self) -> dict[str, Any]:
         p = {k: getattr(self, k) for k in ("signature", "layer", "method", "rng", "lam", "input_kind",

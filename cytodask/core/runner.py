@@ -56,7 +56,10 @@ def stage_fingerprints(stages: Sequence[Stage], *, full_hash: bool = False) -> d
     if len(set(names)) != len(names):
         dup = sorted({n for n in names if names.count(n) > 1})
         raise ValueError(f"stage names must be unique; repeated: {dup}")
+    by_name = {s.name: s for s in stages}
     for s in stages:
+        if set(s.inputs) - set(s.upstream):  # stages made outside a spec: give them their upstream objects
+            s.bind(by_name)
         missing = [i for i in s.inputs if i not in fps]
         if missing:
             raise ValueError(

@@ -17,24 +17,158 @@ own Zarr group, block by block. Subclasses implement four verbs:
     After all blocks: merge partials, write summaries. Must be idempotent —
     a run killed inside it simply runs it again.
 
-The fingerprint of a stage is a hash of its class, code ``version``,
-``params()``, the fingerprints of its upstream stages and of its external
-input files; the runner (:mod:`cytodask.core.runner`) decides from it what
-is complete, partial or stale.
+The fingerprint of a stage is a hash of its registered type (or class),
+code ``version``, ``params()``, the fingerprints of its upstream stages and
+of its external input files; the runner (:mod:`cytodask.core.runner`)
+decides from it what is complete, partial or stale.
+
+A stage also *declares* what the rest of cytodask needs to know about it, so
+that orchestration, the export and the report loop over the registry
+(:mod:`cytodask.core.registry`) instead of naming families:
+
+``obs_columns()``
+    Atlas obs columns it reads (checked before anything runs).
+``path_params``
+    Constructor keys that are file paths: resolved against the spec's
+    directory and fingerprinted as external inputs.
+``export_tables()`` / ``exports_anndata``
+    The tables (name → reader, documented columns) and whether its AnnData
+    output is exported.
+``report_sections(data, options)``
+    Figures and tables it contributes to the run report.
+``analysis`` / ``pipeline_stage(plan)``
+    The analysis name ``Pipeline`` accepts for it and the stage declaration
+    ``Pipeline`` adds for one activity stage.
+``from_spec(name, options, ctx)``
+    How a spec's ``[[stages]]`` table becomes an instance (default: keyword
+    arguments).
 """
 
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import dask
 
 from cytodask.core.config import Config
 from cytodask.core.fingerprint import file_fingerprint, hash_obj
 from cytodask.core.store import StageState
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from cytodask.core.report import ReportSection
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """What the export stage tells each table reader.
+
+    Attributes
+    ----------
+    cell_type
+        obs column naming the cell type of activity samples (by-cell-type tables);
+        ``None``: each stage's own (its first grouping column, :meth:`Stage.groups`).
+    signature_type
+        Label replacing the stages' own signature name in the tables (``None``: keep).
+    """
+
+    cell_type: str | None = None
+    signature_type: str | None = None
+
+
+@dataclass(frozen=True)
+class ExportTable:
+    """A table a stage offers to the export stage.
+
+    Attributes
+    ----------
+    name
+        File stem in the export directory (``differential`` → ``differential.parquet``).
+    read
+        ``read(data_path, options) -> DataFrame``: a picklable module-level function
+        (it runs on a worker) reading the stage's result store.
+    columns
+        The documented schema: these columns come first, in this order.
+    description
+        One line for the README/CONTRIBUTING schema list and the export manifest.
+    json_view
+        ``(file stem, make)``: the JSON export is ``make(table)`` written as
+        ``<stem>.json`` (a view shaped for the web atlas) instead of the default
+        ``{columns, records}`` document named after the table.
+    """
+
+    name: str
+    read: Callable[[Path, ExportOptions], pd.DataFrame]
+    columns: tuple[str, ...] = ()
+    description: str = ""
+    json_view: tuple[str, Callable[[pd.DataFrame], Any]] | None = None
+
+
+@dataclass(frozen=True)
+class SpecContext:
+    """What a spec gives a stage type while it builds an instance (see :meth:`Stage.from_spec`)."""
+
+    spec_path: Path
+    config: Config
+    source: Callable[[], Any]  # opens the spec's source on first use
+
+
+@dataclass
+class PipelinePlan:
+    """What ``Pipeline.process`` knows when it adds analysis stages for one activity stage.
+
+    Attributes
+    ----------
+    activity
+        Name of the activity stage the analysis reads.
+    signature
+        Signature tag (``CytoSig``, ``SecAct``, a file stem).
+    level
+        obs column of the aggregation level (``None``: whole samples).
+    sample
+        obs column of the independent unit (sample/donor).
+    columns
+        Atlas obs columns.
+    obs
+        ``obs()`` of the source (loaded on first use).
+    options
+        The keyword options of ``Pipeline.process`` (``condition``, ``case``,
+        ``control``, ``variables``, …) and analysis-specific ones.
+    """
+
+    activity: str
+    signature: str
+    level: str | None
+    sample: str
+    columns: list[str]
+    obs: Callable[[], pd.DataFrame]
+    options: Mapping[str, Any]
+    carry: list[str] = field(default_factory=list)
+
+    def column(self, key: str, candidates: tuple[str, ...], what: str) -> str:
+        """The obs column named by option ``key``, else the first of ``candidates`` present.
+
+        Errors name the missing column, the columns available and the option to pass.
+        """
+        wanted = self.options.get(key)
+        if wanted is not None:
+            if wanted not in self.columns:
+                raise ValueError(f"{what} column {wanted!r} is not in obs; available: {self.columns}")
+            return str(wanted)
+        for c in candidates:
+            if c in self.columns:
+                return c
+        raise ValueError(f"no {what} column found (looked for {list(candidates)}); pass {key}=... "
+                         f"naming one of {self.columns}")
+
+    def needs(self, *columns: str) -> None:
+        """Ask ``Pipeline`` to carry these per-sample atlas columns through the pseudobulk."""
+        self.carry.extend(c for c in columns if c and c not in self.carry)
 
 
 @dataclass
@@ -101,10 +235,54 @@ class Stage(abc.ABC):
 
     version: ClassVar[str] = "1"
     where: ClassVar[Literal["cluster", "client"]] = "cluster"
+    #: Set by :func:`cytodask.core.registry.register_stage`: the spec ``type``.
+    type_name: ClassVar[str | None] = None
+    #: Analysis name ``Pipeline(analyses=[...])`` accepts for this stage type, and aliases.
+    analysis: ClassVar[str | None] = None
+    analysis_aliases: ClassVar[tuple[str, ...]] = ()
+    #: Constructor keys that are file paths (resolved against the spec, fingerprinted).
+    path_params: ClassVar[tuple[str, ...]] = ()
+    #: Whether the export stage writes this stage's AnnData output (.h5ad / .zarr).
+    exports_anndata: ClassVar[bool] = False
+    #: Keys a spec may set (``None``: every keyword of ``__init__`` but ``name``).
+    spec_keys: ClassVar[tuple[str, ...] | None] = None
 
     def __init__(self, name: str, *, inputs: tuple[str, ...] | list[str] = ()) -> None:
         self.name = name
         self.inputs = tuple(inputs)
+        self.upstream: dict[str, Stage] = {}
+
+    # -- declarations -------------------------------------------------------
+    @classmethod
+    def from_spec(cls, name: str, options: dict[str, Any], ctx: SpecContext) -> Stage:
+        """Build an instance from a spec's ``[[stages]]`` table (``options`` = its keys but name/type)."""
+        return cls(name, **options)
+
+    @classmethod
+    def pipeline_stage(cls, plan: PipelinePlan) -> dict[str, Any] | None:
+        """The stage declaration ``Pipeline`` adds for ``plan.activity`` (``None``: nothing to add)."""
+        raise NotImplementedError(f"stage type {cls.type_name or cls.__name__} has no Pipeline analysis")
+
+    def obs_columns(self) -> list[str]:
+        """Atlas obs columns this stage reads (checked before a rebuild starts)."""
+        return []
+
+    def export_tables(self) -> list[ExportTable]:
+        """Tables this stage offers to the export stage."""
+        return []
+
+    def report_sections(self, data: Path, options: Mapping[str, Any]) -> list[ReportSection]:
+        """Figures and tables for the run report, from the stage's complete output at ``data``."""
+        return []
+
+    def groups(self) -> list[str]:
+        """obs columns whose values define the rows of the output (default: those of the first input)."""
+        first = self.upstream.get(self.inputs[0]) if self.inputs else None
+        return first.groups() if first is not None else []
+
+    def bind(self, upstream: Mapping[str, Stage]) -> None:
+        """Receive the upstream stage objects (called once the rebuild's stages are known)."""
+        self.upstream = {k: upstream[k] for k in self.inputs if k in upstream}
 
     # -- identity ---------------------------------------------------------
     def params(self) -> dict[str, Any]:
@@ -112,8 +290,13 @@ class Stage(abc.ABC):
         return {}
 
     def external_inputs(self) -> dict[str, Path]:
-        """Files outside the result store that the outputs depend on."""
-        return {}
+        """Files outside the result store that the outputs depend on (default: the ``path_params`` set)."""
+        return {k: Path(getattr(self, k)) for k in self.path_params if getattr(self, k, None)}
+
+    @classmethod
+    def identity(cls) -> str:
+        """What fingerprints call this stage type: its registered name (stable when code moves)."""
+        return f"cytodask.stages:{cls.type_name}" if cls.type_name else f"{cls.__module__}.{cls.__qualname__}"
 
     def fingerprint(self, upstream: dict[str, str], *, full_hash: bool = False) -> str:
         """Hash of code version, parameters, upstream fingerprints and input files."""
@@ -125,7 +308,7 @@ class Stage(abc.ABC):
                 raise FileNotFoundError(f"stage {self.name!r}: {key} file {path} does not exist") from None
         return hash_obj(
             {
-                "stage": f"{type(self).__module__}.{type(self).__qualname__}",
+                "stage": self.identity(),
                 "version": self.version,
                 "params": self.params(),
                 "upstream": {k: upstream[k] for k in self.inputs},

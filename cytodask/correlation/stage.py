@@ -12,6 +12,7 @@ stratum × variable family.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,7 +22,8 @@ import numpy as np
 import pandas as pd
 import zarr
 
-from cytodask.core.stage import Stage, StageContext
+from cytodask.core.registry import register_stage
+from cytodask.core.stage import ExportOptions, ExportTable, PipelinePlan, Stage, StageContext
 from cytodask.core.store import StageState
 from cytodask.core.tables import read_table, write_table
 
@@ -100,6 +102,14 @@ def _block(state: StageState, fingerprint: str, src: str, meta: str | None, key:
     return {"block": 0}
 
 
+def read_correlations(path: Path, options: ExportOptions) -> pd.DataFrame:
+    """The ``correlations`` export table (the stage's table without its ``reason`` column)."""
+    from cytodask.core.tables import read_table
+
+    return read_table(path).drop(columns=["reason"], errors="ignore")
+
+
+@register_stage("correlation")
 class CorrelationStage(Stage):
     """Correlate activity (an activity stage) with numeric per-sample variables from ``metadata``.
 
@@ -119,6 +129,8 @@ class CorrelationStage(Stage):
     """
 
     version = "1"
+    analysis = "correlation"
+    path_params = ("metadata",)
 
     def __init__(self, name: str, *, inputs: tuple[str, ...], metadata: str | None = None, key: str = "",
                  on: str = "sample",
@@ -138,8 +150,32 @@ class CorrelationStage(Stage):
         return {"key": self.key, "on": self.on, "variables": self.variables, "by": self.by,
                 "method": self.method, "min_n": self.min_n, "signature_type": self.signature_type}
 
-    def external_inputs(self) -> dict[str, Path]:
-        return {"metadata": self.metadata} if self.metadata else {}
+    # -- declarations (registry) ------------------------------------------------------------------
+    def obs_columns(self) -> list[str]:
+        return [c for c in (self.on, self.by) if c]
+
+    def export_tables(self) -> list[ExportTable]:
+        return [ExportTable("correlations", read_correlations, tuple(CORRELATION_COLUMNS),
+                            f"{self.method} correlation of each signature with each sample variable")]
+
+    def report_sections(self, data: Path, options: Mapping[str, Any]) -> list[Any]:
+        from cytodask.correlation.report import top_correlations_section
+
+        return top_correlations_section(data, self.method)
+
+    @classmethod
+    def pipeline_stage(cls, plan: PipelinePlan) -> dict[str, Any] | None:
+        """Activity vs the numeric per-sample obs columns (``variables=``, default: all of them)."""
+        obs = plan.obs()
+        per_sample = obs.groupby(plan.sample, observed=True).nunique(dropna=False).le(1).all()
+        numeric = [c for c in plan.columns if c != plan.sample and pd.api.types.is_numeric_dtype(obs[c])
+                   and per_sample.get(c, False)]
+        variables = plan.options.get("variables") or numeric
+        if not variables:
+            raise ValueError("correlation needs numeric per-sample obs columns (e.g. age, BMI); none found")
+        plan.needs(*variables)
+        return {"inputs": [plan.activity], "on": plan.sample, "variables": list(variables), "by": plan.level,
+                "signature_type": plan.signature}
 
     def plan(self, ctx: StageContext) -> int:
         obs = anndata.io.read_elem(zarr.open_group(str(ctx.input(self.inputs[0])), mode="r")["obs"])

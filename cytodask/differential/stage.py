@@ -9,6 +9,9 @@ the stage's Zarr group (read it with :func:`read_table`).
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, Literal
 
 import anndata
@@ -17,7 +20,8 @@ import numpy as np
 import pandas as pd
 import zarr
 
-from cytodask.core.stage import Stage, StageContext
+from cytodask.core.registry import register_stage
+from cytodask.core.stage import ExportTable, PipelinePlan, Stage, StageContext
 from cytodask.core.store import StageState
 from cytodask.core.tables import read_table, write_table
 
@@ -40,6 +44,11 @@ def _block(state: StageState, fingerprint: str, src: str, layer: str, group_col:
     return {"block": 0}
 
 
+CONDITION_COLUMNS = ("disease", "condition", "status")
+CONTROL_LEVELS = ("healthy", "Healthy", "normal", "Normal", "control", "Control", "HC")
+
+
+@register_stage("differential")
 class DifferentialStage(Stage):
     """Compare ``group1`` vs ``group2`` of ``group_col`` within each stratum.
 
@@ -57,6 +66,8 @@ class DifferentialStage(Stage):
     """
 
     version = "1"
+    analysis = "differential"
+    analysis_aliases = ("disease_differential",)
 
     def __init__(self, name: str, *, inputs: tuple[str, ...], group_col: str, group1: str, group2: str,
                  strata: list[str] | None = None, layer: str = "X",
@@ -66,6 +77,37 @@ class DifferentialStage(Stage):
             raise ValueError(f"test={test!r}: use 'wilcoxon' or 'ttest'")
         self.group_col, self.group1, self.group2 = group_col, str(group1), str(group2)
         self.strata, self.layer, self.test = list(strata or []), layer, test
+
+    # -- declarations (registry) ------------------------------------------------------------------
+    def obs_columns(self) -> list[str]:
+        return [self.group_col, *self.strata]
+
+    def export_tables(self) -> list[ExportTable]:
+        from cytodask.differential.export import DIFFERENTIAL_COLUMNS, read_differential
+
+        return [ExportTable("differential", functools.partial(read_differential, strata=self.strata),
+                            tuple(DIFFERENTIAL_COLUMNS),
+                            f"{self.group1} vs {self.group2} of {self.group_col} per signature and stratum")]
+
+    def report_sections(self, data: Path, options: Mapping[str, Any]) -> list[Any]:
+        from cytodask.differential.report import read_volcano_sections
+
+        return read_volcano_sections(data)
+
+    @classmethod
+    def pipeline_stage(cls, plan: PipelinePlan) -> dict[str, Any] | None:
+        """``case`` vs ``control`` of ``condition`` within the aggregation level (detected when not given)."""
+        condition = plan.column("condition", CONDITION_COLUMNS, "condition")
+        levels = sorted(plan.obs()[condition].dropna().astype(str).unique())
+        control = plan.options.get("control") or next((c for c in CONTROL_LEVELS if c in levels), None)
+        if control is None or control not in levels:
+            raise ValueError(f"control level {control!r} not in {condition!r} levels {levels}; pass control=")
+        case = plan.options.get("case") or next((lv for lv in levels if lv != control), None)
+        if case is None or case not in levels:
+            raise ValueError(f"case level {case!r} not in {condition!r} levels {levels}; pass case=")
+        plan.needs(condition)
+        return {"inputs": [plan.activity], "group_col": condition, "group1": case, "group2": control,
+                "strata": [plan.level] if plan.level else []}
 
     def params(self) -> dict[str, Any]:
         return {"group_col": self.group_col, "group1": self.group1, "group2": self.group2,

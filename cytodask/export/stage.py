@@ -1,14 +1,29 @@
-"""Export stage: AnnData (.h5ad, .zarr) and Parquet/CSV tables, each written atomically.
+"""Export stage: every input stage's AnnData output and declared tables, for the web atlas.
 
-Files go to ``ROOT/exports/<stage name>/``; each is written to a temporary
-name and renamed into place, so a reader (the web atlas loader) never sees a
-half-written export.
+The export stage knows no family. Each input stage declares what it exports
+(:meth:`cytodask.core.stage.Stage.export_tables`, ``exports_anndata``); the
+export writes, for each, the requested formats (``.h5ad``/``.zarr`` for AnnData,
+Parquet/CSV and strict JSON — NaN → null — for tables) into
+``ROOT/exports/<stage name>/``.
+
+The export directory holds exactly the files of its last complete run:
+files are written into a fresh version directory ``exports/.versions/<name>@…``
+with a ``manifest.json`` (stage, fingerprints, time, files with their sizes
+and SHA-256, table schemas), and ``exports/<name>`` is a symbolic link switched
+to it atomically (``os.replace``); older versions are removed afterwards. A
+reader never sees a half-written export, a dropped format leaves no old file
+behind, and a failed rerun leaves the previous complete export in place.
 """
 
 from __future__ import annotations
 
+import datetime as _dt
+import hashlib
 import json
+import os
 import shutil
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,58 +32,135 @@ import dask
 import h5py
 import zarr
 
-from cytodask.core.atomic import atomic_path
-from cytodask.core.stage import Stage, StageContext
+from cytodask.core.atomic import atomic_path, read_json, remove_tree
+from cytodask.core.registry import register_stage
+from cytodask.core.stage import ExportOptions, ExportTable, Stage, StageContext
 from cytodask.core.store import StageState
-from cytodask.differential.stage import read_table
-from cytodask.export.tables import activity_by_cell_type, differential_export
 
 FORMATS = ("h5ad", "zarr", "parquet", "csv", "json")
+VERSIONS = ".versions"
 
 
-def _export(state: StageState, fingerprint: str, out_dir: str, activity: str, differential: str | None,
-            correlation: str | None, cell_type: str, signature_type: str, strata: list[str],
-            formats: list[str]) -> dict[str, Any]:
-    out = Path(out_dir)
+@dataclass(frozen=True)
+class _Item:
+    """One input stage as the export task sees it (picklable)."""
+
+    stage: str
+    type_name: str
+    data: str
+    anndata: bool
+    tables: tuple[ExportTable, ...]
+
+
+def _stems(items: list[_Item]) -> list[dict[str, str]]:
+    """File stem per (item, output): the plain name, or ``<stage>.<name>`` where two inputs share a name."""
+    names = [[("anndata", it.type_name)] * it.anndata + [(t.name, t.name) for t in it.tables] for it in items]
+    flat = [n for group in names for _, n in group]
+    return [{key: (n if flat.count(n) == 1 else f"{it.stage}.{n}") for key, n in group}
+            for it, group in zip(items, names, strict=True)]
+
+
+def _export(state: StageState, fingerprint: str, exports: str, name: str, items: list[_Item],
+            options: ExportOptions, formats: list[str], inputs: dict[str, str]) -> dict[str, Any]:
+    exports_dir = Path(exports)
+    version = exports_dir / VERSIONS / f"{name}@{fingerprint[:16]}"
+    remove_tree(version)  # a half-written version of a killed run
+    version.mkdir(parents=True)
     files: list[str] = []
-    src = zarr.open_group(activity, mode="r")
-    if "h5ad" in formats:
-        with atomic_path(out / "activity.h5ad", fsync=state.fsync) as tmp:
-            stream_h5ad(src, tmp)
-        files.append("activity.h5ad")
-    if "zarr" in formats:
-        with atomic_path(out / "activity.zarr", fsync=state.fsync) as tmp:
-            shutil.copytree(activity, tmp)  # already AnnData's Zarr layout: copy file by file
-        files.append("activity.zarr")
-    obs = anndata.io.read_elem(src["obs"])
-    signatures = anndata.io.read_elem(src["var"]).index
-    tables = {"activity_by_cell_type": activity_by_cell_type(obs, signatures, src["X"], cell_type, signature_type)}
-    if differential:
-        tables["differential"] = differential_export(read_table(differential), strata)
-    if correlation:
-        tables["correlations"] = read_table(correlation).drop(columns=["reason"], errors="ignore")
-    for name, df in tables.items():
-        for fmt in ("parquet", "csv"):
-            if fmt in formats:
-                with atomic_path(out / f"{name}.{fmt}", fsync=state.fsync) as tmp:
-                    df.to_parquet(tmp, index=False) if fmt == "parquet" else df.to_csv(tmp, index=False)
-                files.append(f"{name}.{fmt}")
-    if "json" in formats:  # visualisation JSON for the web atlas: a heatmap matrix and records per table
-        by_ct = tables["activity_by_cell_type"]
-        heat = by_ct.pivot(index="cell_type", columns="signature", values="mean_activity")
-        doc = {"signature_type": signature_type, "cell_types": heat.index.tolist(),
-               "signatures": heat.columns.tolist(), "mean_activity": heat.round(4).to_numpy().tolist()}
-        _write_json(out / "activity_heatmap.json", doc, state.fsync)
-        files.append("activity_heatmap.json")
-        for name, df in tables.items():
-            if name != "activity_by_cell_type":
-                _write_json(out / f"{name}.json", {"columns": list(df.columns),
-                                                   "records": json.loads(df.to_json(orient="records"))}, state.fsync)
-                files.append(f"{name}.json")
+    tables: dict[str, Any] = {}
+    for item, stems in zip(items, _stems(items), strict=True):
+        if item.anndata:
+            files += _write_anndata(Path(item.data), version, stems["anndata"], formats)
+        for table in item.tables:
+            df = table.read(Path(item.data), options)
+            stem = stems[table.name]
+            missing = [c for c in table.columns if c not in df.columns]
+            if missing:
+                raise ValueError(f"stage {item.stage!r}: table {table.name!r} lacks its declared columns {missing}")
+            files += _write_table(df, version, stem, formats, table)
+            tables[stem] = {"stage": item.stage, "columns": list(df.columns), "rows": int(len(df)),
+                            "description": table.description}
+    manifest = {"stage": name, "fingerprint": fingerprint, "inputs": inputs, "formats": formats,
+                "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+                "files": {f: _describe(version / f) for f in sorted(files)}, "tables": tables}
+    _write_json(version / "manifest.json", manifest, state.fsync)
+    switch(exports_dir / name, version)
     root = zarr.open_group(str(state.path), mode="w", zarr_format=3)
-    root.attrs["files"] = [str(out / f) for f in files]
+    root.attrs["files"] = [str(exports_dir / name / f) for f in files]
     state.record_block(0, fingerprint, {"block": 0, "files": files})
     return {"block": 0}
+
+
+def _write_anndata(data: Path, out: Path, stem: str, formats: list[str]) -> list[str]:
+    files = []
+    if "h5ad" in formats:
+        stream_h5ad(zarr.open_group(str(data), mode="r"), out / f"{stem}.h5ad")
+        files.append(f"{stem}.h5ad")
+    if "zarr" in formats:
+        shutil.copytree(data, out / f"{stem}.zarr")  # already AnnData's Zarr layout: copy file by file
+        files.append(f"{stem}.zarr")
+    return files
+
+
+def _write_table(df: Any, out: Path, stem: str, formats: list[str], table: ExportTable) -> list[str]:
+    files = []
+    if "parquet" in formats:
+        df.to_parquet(out / f"{stem}.parquet", index=False)
+        files.append(f"{stem}.parquet")
+    if "csv" in formats:
+        df.to_csv(out / f"{stem}.csv", index=False)
+        files.append(f"{stem}.csv")
+    if "json" in formats:
+        if table.json_view is not None:  # a view shaped for the web atlas (e.g. a heatmap matrix)
+            view, make = table.json_view
+            doc, fname = make(df), f"{stem.removesuffix(table.name)}{view}.json"
+        else:
+            doc, fname = {"columns": list(df.columns), "records": json.loads(df.to_json(orient="records"))}, \
+                f"{stem}.json"
+        _write_json(out / fname, doc, False)
+        files.append(fname)
+    return files
+
+
+def _describe(path: Path) -> dict[str, Any]:
+    if path.is_dir():
+        size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+        return {"bytes": size}
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return {"bytes": path.stat().st_size, "sha256": digest.hexdigest()}
+
+
+def switch(link: Path, version: Path) -> None:
+    """Point ``link`` at ``version`` atomically, then remove the versions it no longer points at.
+
+    An ``exports/<name>`` that is a real directory (written by an older cytodask)
+    is moved aside first; that one-time move is the only non-atomic step.
+    """
+    link.parent.mkdir(parents=True, exist_ok=True)
+    if link.exists() and not link.is_symlink():
+        legacy = link.parent / VERSIONS / f"{link.name}@legacy-{os.getpid()}"
+        os.replace(link, legacy)
+    tmp = link.parent / f".{link.name}.{os.getpid()}.link"
+    if tmp.is_symlink() or tmp.exists():
+        tmp.unlink()
+    tmp.symlink_to(os.path.relpath(version, link.parent))
+    os.replace(tmp, link)
+    dir_fd = os.open(link.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+    for old in (link.parent / VERSIONS).glob(f"{link.name}@*"):
+        if old != version:
+            remove_tree(old)
+
+
+def export_manifest(exports_dir: str | os.PathLike[str], name: str) -> dict[str, Any] | None:
+    """The manifest of the current export ``name`` (``None`` if it was never completed)."""
+    return read_json(Path(exports_dir) / name / "manifest.json")
 
 
 def stream_h5ad(src: zarr.Group, dest: Path, *, chunk_rows: int = 65_536) -> None:
@@ -112,63 +204,84 @@ def _clean(o: Any) -> Any:
     return o
 
 
+@register_stage("export")
 class ExportStage(Stage):
-    """Write the activity AnnData and the result tables for the web atlas.
+    """Write every input stage's AnnData output and declared tables for the web atlas.
 
     Parameters
     ----------
     inputs
-        The activity stage first, then the stages named by ``differential`` / ``correlation``.
-    differential, correlation
-        Names of a differential and a correlation stage among ``inputs`` (optional).
+        Stages to export (any registered type; each declares what it exports).
     cell_type
-        obs column of the activity samples used for the by-cell-type table.
+        obs column of the activity samples for by-cell-type tables (default: each
+        activity stage's first grouping column, e.g. the pseudobulk's cell type).
     signature_type
-        Label for the tables (``CytoSig``, ``SecAct``).
-    strata
-        Stratum columns to keep in the differential table.
+        Label replacing the stages' own signature name in the tables.
     formats
-        Any of ``h5ad``, ``zarr``, ``parquet``, ``csv``, ``json`` (visualisation JSON:
-        ``activity_heatmap.json`` = cell types × signatures matrix, and one
-        ``{columns, records}`` file per table; NaN written as ``null``).
+        Any of ``h5ad``, ``zarr``, ``parquet``, ``csv``, ``json`` (strict JSON:
+        ``{columns, records}`` per table, or the table's own view such as
+        ``activity_heatmap.json``; NaN written as ``null``).
+    differential, correlation, strata
+        Deprecated (every input's tables are exported; a differential stage knows
+        its strata): accepted with a warning for one release.
     """
 
-    version = "1"
+    version = "2"
 
-    def __init__(self, name: str, *, inputs: tuple[str, ...], cell_type: str, signature_type: str = "CytoSig",
+    def __init__(self, name: str, *, inputs: tuple[str, ...], cell_type: str | None = None,
+                 signature_type: str | None = None, formats: list[str] | None = None,
                  differential: str | None = None, correlation: str | None = None,
-                 strata: list[str] | None = None, formats: list[str] | None = None) -> None:
+                 strata: list[str] | None = None) -> None:
         super().__init__(name, inputs=inputs)
-        named = [n for n in (differential, correlation) if n]
-        stray = [n for n in named if n not in inputs[1:]]
-        if not inputs or stray:
-            raise ValueError(f"stage {name!r}: inputs must be the activity stage followed by the stages named in "
-                             f"differential/correlation; {stray} not among inputs {list(inputs)}")
-        self.differential, self.correlation = differential, correlation
+        if not inputs:
+            raise ValueError(f"stage {name!r}: an export needs inputs (the stages whose results it writes)")
+        old = {k: v for k, v in (("differential", differential), ("correlation", correlation),
+                                 ("strata", strata)) if v}
+        stray = [v for k, v in old.items() if k != "strata" and v not in inputs]
+        if stray:
+            raise ValueError(f"stage {name!r}: {stray} not among inputs {list(inputs)}; list every stage to "
+                             f"export in inputs")
+        if old:
+            warnings.warn(f"export stage {name!r}: {sorted(old)} are deprecated and ignored (every input's "
+                          f"tables are exported; a differential stage knows its strata); remove them from the spec",
+                          DeprecationWarning, stacklevel=2)
         formats = list(formats or ["h5ad", "parquet"])
         bad = [f for f in formats if f not in FORMATS]
         if bad:
             raise ValueError(f"stage {name!r}: unknown format(s) {bad}; choose from {list(FORMATS)}")
-        self.cell_type, self.signature_type = cell_type, signature_type
-        self.strata, self.formats = list(strata or []), formats
+        self.cell_type, self.signature_type, self.formats = cell_type, signature_type, formats
 
     def params(self) -> dict[str, Any]:
-        return {"cell_type": self.cell_type, "signature_type": self.signature_type, "strata": self.strata,
-                "formats": self.formats, "differential": self.differential, "correlation": self.correlation}
+        return {"cell_type": self.cell_type, "signature_type": self.signature_type, "formats": self.formats,
+                "exports": {i: [t.name for t in self._stage(i).export_tables()] for i in self.inputs}}
+
+    def _stage(self, name: str) -> Stage:
+        try:
+            return self.upstream[name]
+        except KeyError:
+            raise ValueError(f"stage {self.name!r}: input {name!r} is not bound; build the stages with a spec "
+                             f"or call bind() with the rebuild's stages") from None
 
     def out_dir(self, ctx: StageContext) -> Path:
         return ctx.state.meta_dir.parent.parent / "exports" / self.name
 
     def plan(self, ctx: StageContext) -> int:
+        for i in self.inputs:
+            self._stage(i)
         return 1
 
     def block_tasks(self, ctx: StageContext, blocks: list[int]) -> list[Any]:
-        diff = str(ctx.input(self.differential)) if self.differential else None
-        corr = str(ctx.input(self.correlation)) if self.correlation else None
+        items = []
+        for i in self.inputs:
+            st = self._stage(i)
+            items.append(_Item(i, st.type_name or type(st).__name__, str(ctx.input(i)), st.exports_anndata,
+                               tuple(st.export_tables())))
+        inputs = {i: (ctx.state.meta_dir.parent / i / "manifest.json") for i in self.inputs}
+        fps = {i: (read_json(p) or {}).get("fingerprint", "") for i, p in inputs.items()}
+        options = ExportOptions(cell_type=self.cell_type, signature_type=self.signature_type)
         return [dask.delayed(_export, pure=True)(
-            ctx.state, ctx.fingerprint, str(self.out_dir(ctx)), str(ctx.input(self.inputs[0])), diff, corr,
-            self.cell_type, self.signature_type, self.strata, self.formats,
-            dask_key_name=f"export-{ctx.name}-{ctx.fingerprint[:8]}")]
+            ctx.state, ctx.fingerprint, str(self.out_dir(ctx).parent), self.name, items, options, self.formats,
+            fps, dask_key_name=f"export-{ctx.name}-{ctx.fingerprint[:8]}")]
 
     def finalize(self, ctx: StageContext) -> dict[str, Any]:
         files = zarr.open_group(str(ctx.path), mode="r").attrs["files"]

@@ -24,8 +24,9 @@ from cytodask.core.config import Config
 from cytodask.core.events import EventBus
 from cytodask.core.integrity import region_files
 from cytodask.core.outputs import check_creatable, refuse_foreign, refuse_overlap
+from cytodask.core.registry import register_stage
 from cytodask.core.runner import StageReport, run_stages
-from cytodask.core.stage import Stage, StageContext
+from cytodask.core.stage import SpecContext, Stage, StageContext
 from cytodask.core.store import ResultStore, StageState, fsync_zarr_region
 from cytodask.ingest.atlas import ATTR, create_store
 from cytodask.ingest.base import COUNT_MODES, DataSource, check_counts, detect_symbol_column
@@ -40,6 +41,7 @@ CHUNK_NNZ_MAX = 1 << 20
 _STORE_ENTRIES = frozenset({"zarr.json", "obs", "var", "X", "uns", "obsm", "varm", "obsp", "varp", "layers"})
 
 
+@register_stage("convert")
 class ConvertStage(Stage):
     """Source → atlas store (AnnData Zarr, CSR X chunked by blocks of cells).
 
@@ -60,6 +62,13 @@ class ConvertStage(Stage):
 
     version = "1"
     where = "client"
+    spec_keys = ("counts",)  # the source and the block size come from the spec's [source] and [config]
+
+    @classmethod
+    def from_spec(cls, name: str, options: dict[str, Any], ctx: SpecContext) -> ConvertStage:
+        """A spec's convert stage reads the spec's source in blocks of ``config.batch_size`` cells."""
+        return cls(name, ctx.source(), block_cells=ctx.config.batch_size or 10_000,
+                   counts=str(options.get("counts", "strict")))
 
     def __init__(self, name: str, source: DataSource, *, block_cells: int, counts: str = "warn") -> None:
         super().__init__(name)
@@ -94,7 +103,16 @@ class ConvertStage(Stage):
             else:
                 per_block = math.ceil(nnz / n_blocks)
             chunk_nnz = int(min(max(per_block, 4096), CHUNK_NNZ_MAX))
-            var = self.source.var()
+            obs, var = self.source.obs(), self.source.var()
+            dup_cells = obs.index[obs.index.duplicated()].unique()
+            if len(dup_cells):
+                warnings.warn(
+                    f"{self.source.name}: {len(dup_cells)} cell names occur more than once (e.g. "
+                    f"{list(dup_cells[:5])}); they are kept as in the source, but cell-level outputs then have a "
+                    "non-unique index. Call obs_names_make_unique() (or prefix them with the sample) before "
+                    "converting to keep them apart",
+                    UserWarning, stacklevel=2,
+                )
             dup = var.index[var.index.duplicated()].unique()
             if len(dup):
                 warnings.warn(
@@ -104,10 +122,10 @@ class ConvertStage(Stage):
                     UserWarning, stacklevel=2,
                 )
             create_store(
-                ctx.path, obs=self.source.obs(), var=var, dtype=self.source.dtype,
+                ctx.path, obs=obs, var=var, dtype=self.source.dtype,
                 block_cells=self.block_cells, chunk_nnz=chunk_nnz,
                 info={"source": self.source.name, "symbol_column": detect_symbol_column(var), "complete": False,
-                      "duplicate_var_names": len(dup)},
+                      "duplicate_var_names": len(dup), "duplicate_obs_names": len(dup_cells)},
             )
             ctx.state.update(prepared=True)
         return n_blocks
@@ -178,6 +196,7 @@ class ConvertStage(Stage):
         nnz = int(root["X"]["indptr"][-1])
         info = dict(root.attrs[ATTR])
         info["complete"] = True
+        info.pop("failed", None)
         info["nnz"] = nnz
         n_blocks = math.ceil(self.source.shape[0] / self.block_cells)
         records = (ctx.state.block_record(i, ctx.fingerprint) or {} for i in range(n_blocks))
@@ -200,10 +219,16 @@ def convert(
     counts: str = "warn",
     events: EventBus | None = None,
     fsync: bool = True,
+    full_hash: bool = False,
 ) -> StageReport:
     """Convert ``source`` into the atlas store at ``store`` (resumable, idempotent).
 
     ``counts`` is as in :class:`ConvertStage` (``"warn"``, ``"strict"`` or ``"off"``).
+    ``full_hash`` fingerprints the input by its full content (default: size, times and samples;
+    see :func:`~cytodask.core.fingerprint.file_fingerprint`).
+
+    A conversion stopped by bad input data (a ``ValueError``: NaN, negative or non-integer
+    counts) is recorded in the store, whose readers then say the input must be fixed.
 
     Completion records live beside the store, in the hidden directory
     ``.STORE.cytodask/`` (outside the Zarr hierarchy). Re-running on an unchanged source does nothing; a
@@ -219,8 +244,22 @@ def convert(
             return StageState(meta, store, fsync=fsync)
 
     rs = _SingleDir(store.parent, fsync=fsync)
-    (report,) = run_stages([stage], rs, Config(cluster="none"), events=events)
+    try:
+        (report,) = run_stages([stage], rs, Config(cluster="none"), events=events, full_hash=full_hash)
+    except ValueError as e:
+        _mark_failed(store, str(e))
+        raise
     return report
+
+
+def _mark_failed(store: Path, reason: str) -> None:
+    """Record in an atlas store that its conversion stopped on bad input (see :func:`open_atlas`)."""
+    if not (store / "zarr.json").exists():
+        return
+    root = zarr.open_group(str(store), mode="r+")
+    info = dict(root.attrs.get(ATTR, {}))
+    if info:
+        root.attrs[ATTR] = {**info, "failed": reason.splitlines()[0] if reason else "bad input data"}
 
 
 def check_output_store(store: Path, source: DataSource, meta: Path) -> None:

@@ -18,43 +18,51 @@ from typing import Any
 import anndata
 import pandas as pd
 
+from cytodask.core import registry as _registry
 from cytodask.core.config import Config
 from cytodask.core.runner import StageReport
+from cytodask.core.stage import PipelinePlan
 from cytodask.ingest.base import DataSource
 from cytodask.ingest.h5ad import LocalH5ADSource
 from cytodask.orchestration.spec import Spec
 
-ANALYSES = ("activity", "differential", "disease_differential", "correlation")
 _SAMPLE = ("sample", "sampleID", "sample_id", "donorID", "donor", "donor_id")
-_CONDITION = ("disease", "condition", "status")
-_CONTROL = ("healthy", "Healthy", "normal", "Normal", "control", "Control", "HC")
 
 
 @dataclass
 class PipelineResults:
-    """What a :class:`Pipeline` run produced: stage reports, output paths and tables."""
+    """What a :class:`Pipeline` run produced: stage reports, output paths and results.
+
+    Attributes
+    ----------
+    activity
+        Activity stage name → activity AnnData.
+    tables
+        Analysis stage type (``differential``, ``correlation``, a plugin's type) →
+        activity stage name → that analysis' result (its table).
+    """
 
     output_dir: Path
     reports: list[StageReport]
     activity: dict[str, anndata.AnnData] = field(default_factory=dict)
-    differential: dict[str, pd.DataFrame] = field(default_factory=dict)
-    correlation: dict[str, pd.DataFrame] = field(default_factory=dict)
+    tables: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def exports(self) -> Path:
         return self.output_dir / "exports"
 
+    @property
+    def differential(self) -> dict[str, pd.DataFrame]:
+        return self.tables.get("differential", {})
 
-def _find(columns: list[str], wanted: str | None, candidates: tuple[str, ...], what: str) -> str:
-    if wanted is not None:
-        if wanted not in columns:
-            raise ValueError(f"{what} column {wanted!r} is not in obs; available: {columns}")
-        return wanted
-    for c in candidates:
-        if c in columns:
-            return c
-    raise ValueError(f"no {what} column found (looked for {list(candidates)}); pass {what}=... "
-                     f"naming one of {columns}")
+    @property
+    def correlation(self) -> dict[str, pd.DataFrame]:
+        return self.tables.get("correlation", {})
+
+
+def available_analyses() -> list[str]:
+    """Analysis names ``Pipeline.process(analyses=[...])`` accepts (from the stage registry)."""
+    return sorted(_registry.analyses())
 
 
 def _level_column(level: str, columns: list[str]) -> str | None:
@@ -104,6 +112,7 @@ class Pipeline:
         min_cells: int = 10,
         method: str = "analytic",
         echo: Any = None,
+        **options: Any,
     ) -> PipelineResults:
         """Run the stages for ``source`` and return the results.
 
@@ -116,35 +125,30 @@ class Pipeline:
             cell-type columns); each gives a pseudobulk of level × sample.
             ``"pseudobulk"`` aggregates whole samples.
         analyses
-            ``activity`` (always run), ``differential`` / ``disease_differential``
-            (``case`` vs ``control`` of ``condition``, within each level) and
-            ``correlation`` (activity vs numeric per-sample obs columns such as age).
+            ``activity`` (always run) and any registered analysis
+            (:func:`available_analyses`): ``differential`` / ``disease_differential``
+            (``case`` vs ``control`` of ``condition``, within each level),
+            ``correlation`` (activity vs numeric per-sample obs columns such as age),
+            and those of plugin families. Each analysis stage type decides its stage
+            from the options (``condition``, ``case``, ``control``, ``variables``,
+            and ``**options`` for plugin analyses).
         """
-        unknown = [a for a in analyses if a not in ANALYSES]
+        registry = _registry.analyses()
+        unknown = [a for a in analyses if a not in registry]
         if unknown:
-            raise ValueError(f"analyses {unknown} are not available; choose from {list(ANALYSES)}")
+            raise ValueError(f"analyses {unknown} are not available; choose from {sorted(registry)}")
+        kinds = list(dict.fromkeys(registry[a] for a in analyses if registry[a].type_name != "activity"))
         columns = source.obs_columns()
-        sample = _find(columns, sample, _SAMPLE, "sample")
-        wants_diff = any(a in analyses for a in ("differential", "disease_differential"))
-        obs = source.obs() if (wants_diff or "correlation" in analyses) else None
-        if wants_diff:
-            condition = _find(columns, condition, _CONDITION, "condition")
-            levels = sorted(obs[condition].dropna().astype(str).unique())
-            control = control or next((c for c in _CONTROL if c in levels), None)
-            if control is None or control not in levels:
-                raise ValueError(f"control level {control!r} not in {condition!r} levels {levels}; pass control=")
-            case = case or next((lv for lv in levels if lv != control), None)
-            if case is None or case not in levels:
-                raise ValueError(f"case level {case!r} not in {condition!r} levels {levels}; pass case=")
-        carry = [c for c in (condition,) if c]
-        if "correlation" in analyses:
-            per_sample = obs.groupby(sample, observed=True).nunique(dropna=False).le(1).all()
-            numeric = [c for c in columns if c != sample and pd.api.types.is_numeric_dtype(obs[c])
-                       and per_sample.get(c, False)]
-            variables = variables or numeric
-            if not variables:
-                raise ValueError("correlation needs numeric per-sample obs columns (e.g. age, BMI); none found")
-            carry += [v for v in variables if v not in carry]
+        opts = {"condition": condition, "case": case, "control": control, "variables": variables, **options}
+        sample = PipelinePlan("", "", None, "", columns, lambda: pd.DataFrame(), {"sample": sample}).column(
+            "sample", _SAMPLE, "sample")
+        obs_cache: list[pd.DataFrame] = []
+
+        def obs() -> pd.DataFrame:
+            if not obs_cache:
+                obs_cache.append(source.obs())
+            return obs_cache[0]
+
         stages: list[dict[str, Any]] = []
         names: dict[str, dict[str, str]] = {}
         for level in aggregation_levels:
@@ -152,31 +156,29 @@ class Pipeline:
             if level != "pseudobulk" and col is None:
                 raise ValueError(f"aggregation level {level!r} matches no obs column; available: {columns}")
             tag = "sample" if col is None else col
-            by = [sample] if col is None else [col, sample]
             pb = f"pseudobulk_{tag}"
-            stages.append({"name": pb, "type": "pseudobulk", "inputs": ["convert"], "by": by,
-                           "carry": carry, "min_cells": min_cells})
+            level_stages: list[dict[str, Any]] = []
+            carry: list[str] = []
             for sig in signatures:
                 sig_tag = re.sub(r"[^A-Za-z0-9]+", "_", Path(str(sig)).name.split(".")[0])
                 act = f"activity_{sig_tag}_{tag}"
-                stages.append({"name": act, "type": "activity", "inputs": [pb], "signature": str(sig),
-                               "method": method})
+                level_stages.append({"name": act, "type": "activity", "inputs": [pb], "signature": str(sig),
+                                     "method": method})
                 names[act] = {}
-                strata = [col] if col else []
-                if wants_diff:
-                    d = f"differential_{sig_tag}_{tag}"
-                    stages.append({"name": d, "type": "differential", "inputs": [act], "group_col": condition,
-                                   "group1": case, "group2": control, "strata": strata})
-                    names[act]["differential"] = d
-                if "correlation" in analyses:
-                    c = f"correlation_{sig_tag}_{tag}"
-                    stages.append({"name": c, "type": "correlation", "inputs": [act], "on": sample,
-                                   "variables": variables, "by": col, "signature_type": sig_tag})
-                    names[act]["correlation"] = c
-                ex_inputs = [act, *names[act].values()]
-                stages.append({"name": f"export_{sig_tag}_{tag}", "type": "export", "inputs": ex_inputs,
-                               "cell_type": col or sample, "signature_type": sig_tag, "strata": strata,
-                               **names[act]})
+                plan = PipelinePlan(act, sig_tag, col, sample, columns, obs, opts, carry)
+                for cls in kinds:
+                    decl = cls.pipeline_stage(plan)
+                    if decl is None:
+                        continue
+                    name = f"{cls.type_name}_{sig_tag}_{tag}"
+                    level_stages.append({"name": name, "type": cls.type_name, **decl})
+                    names[act][str(cls.type_name)] = name
+                level_stages.append({"name": f"export_{sig_tag}_{tag}", "type": "export",
+                                     "inputs": [act, *names[act].values()]})
+            by = [sample] if col is None else [col, sample]
+            stages.append({"name": pb, "type": "pseudobulk", "inputs": ["convert"], "by": by,
+                           "carry": carry, "min_cells": min_cells})
+            stages += level_stages
         out = Path(output_dir) if output_dir is not None else self.config.output_dir
         spec = Spec(path=Path.cwd() / "pipeline.toml", name="submission", config=self.config.replace(output_dir=out),
                     source={}, stages=stages)
@@ -187,13 +189,11 @@ class Pipeline:
 
     @staticmethod
     def _collect(out: Path, reports: list[StageReport], names: dict[str, dict[str, str]]) -> PipelineResults:
-        from cytodask.differential.stage import read_table
+        from cytodask.core.tables import read_table
 
         res = PipelineResults(output_dir=out, reports=reports)
         for act, extra in names.items():
             res.activity[act] = anndata.read_zarr(out / "stages" / act / "data.zarr")
-            if "differential" in extra:
-                res.differential[act] = read_table(out / "stages" / extra["differential"] / "data.zarr")
-            if "correlation" in extra:
-                res.correlation[act] = read_table(out / "stages" / extra["correlation"] / "data.zarr")
+            for kind, stage in extra.items():
+                res.tables.setdefault(kind, {})[act] = read_table(out / "stages" / stage / "data.zarr")
         return res

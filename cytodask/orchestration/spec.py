@@ -13,7 +13,7 @@ layer = "counts"              # optional
 
 [[stages]]
 name = "pseudobulk"
-type = "pseudobulk"           # one of STAGE_TYPES
+type = "pseudobulk"           # a registered stage type (cytodask.core.registry)
 inputs = ["convert"]
 by = ["cell_type_l2", "sample"]
 ```
@@ -26,20 +26,22 @@ unknown key, wrong type and unknown obs column is reported with the fix.
 
 from __future__ import annotations
 
+import collections.abc
 import difflib
 import inspect
 import os
 import re
 import tomllib
-from collections.abc import Callable
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from cytodask.core.config import Config
-from cytodask.core.stage import Stage
+from cytodask.core.registry import RegistryError, get_stage_type, stage_types
+from cytodask.core.stage import SpecContext, Stage
 from cytodask.ingest.base import DataSource
-from cytodask.ingest.convert import ConvertStage
 from cytodask.ingest.sources import SUPPORTED, is_local_path, open_source
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -76,32 +78,61 @@ def _unknown(keys: list[str], allowed: list[str], where: str) -> None:
             raise SpecError(f"{where}: unknown key {key!r}.{hint} Allowed: {', '.join(allowed)}")
 
 
-StageBuilder = Callable[..., Stage]
-STAGE_TYPES: dict[str, StageBuilder] = {}
+def _spec_keys(cls: type[Stage]) -> tuple[list[str], list[str], dict[str, Any]]:
+    """Keys a spec may give a stage type, the required ones, and their annotations."""
+    sig = inspect.signature(cls.__init__)
+    params = [p for p in sig.parameters.values() if p.name not in ("self", "name")
+              and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    allowed = list(cls.spec_keys) if cls.spec_keys is not None else [p.name for p in params]
+    required = [p.name for p in params if p.kind is p.KEYWORD_ONLY and p.default is inspect.Parameter.empty
+                and p.name in allowed]
+    try:
+        hints = typing.get_type_hints(cls.__init__)
+    except Exception:  # an unresolvable annotation only costs the type check
+        hints = {}
+    return allowed, required, hints
 
 
-def stage_types() -> dict[str, StageBuilder]:
-    """Registered stage types (the built-in ones are registered on first use)."""
-    from cytodask.orchestration import builtin  # noqa: F401  (registers the built-in stages)
+def _type_ok(value: Any, hint: Any) -> tuple[bool, str]:
+    """Whether a TOML value fits a constructor annotation (simple types, lists, Literal, unions)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any or hint is inspect.Parameter.empty:
+        return True, ""
+    if origin is typing.Literal:
+        return value in args, " or ".join(repr(a) for a in args)
+    if origin in (typing.Union, types.UnionType):
+        fits = [_type_ok(value, a) for a in args]
+        return any(ok for ok, _ in fits), " or ".join(w for _, w in fits)
+    if hint is type(None):
+        return value is None, "nothing"
+    if hint is bool:
+        return isinstance(value, bool), "true/false"
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool), "an integer"
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool), "a number"
+    if hint is str:
+        return isinstance(value, str), "a string"
+    if origin in (list, tuple, collections.abc.Sequence):
+        inner = args[0] if args else Any
+        return isinstance(value, (list, tuple)) and all(_type_ok(v, inner)[0] for v in value), \
+            f"an array ([...]) of {_type_ok(None, inner)[1] if args else 'values'}"
+    if origin is dict or hint is dict:
+        return isinstance(value, dict), "a table ({...})"
+    return True, ""
 
-    return STAGE_TYPES
+
+def _check_types(options: dict[str, Any], hints: dict[str, Any], where: str) -> None:
+    for key, value in options.items():
+        ok, wanted = _type_ok(value, hints.get(key, Any))
+        if not ok:
+            raise SpecError(f"{where}: {key} = {value!r} ({type(value).__name__}) must be {wanted}; "
+                            f"write e.g. {key} = {_example(wanted)} in the spec")
 
 
-def register_stage(type_name: str) -> Callable[[StageBuilder], StageBuilder]:
-    """Register a stage class/factory under ``type`` for specs."""
-    def deco(builder: StageBuilder) -> StageBuilder:
-        STAGE_TYPES[type_name] = builder
-        return builder
-    return deco
-
-
-def _builder_keys(builder: StageBuilder) -> tuple[list[str], list[str]]:
-    sig = inspect.signature(builder)
-    keys = [p.name for p in sig.parameters.values() if p.kind is p.KEYWORD_ONLY or
-            (p.kind is p.POSITIONAL_OR_KEYWORD and p.name not in ("self", "name"))]
-    required = [p.name for p in sig.parameters.values()
-                if p.kind is p.KEYWORD_ONLY and p.default is inspect.Parameter.empty]
-    return keys, required
+def _example(wanted: str) -> str:
+    return {"an integer": "5", "a number": "0.5", "a string": '"text"', "true/false": "true"}.get(
+        wanted, wanted.split(" or ")[0])
 
 
 @dataclass
@@ -137,57 +168,68 @@ class Spec:
         return cls(path=Path(data["path"]), name=data["name"], config=Config.from_dict(data["config"]),
                    source=dict(data["source"]), stages=list(data["stages"]))
 
-    def build(self, *, source: DataSource | None = None) -> list[Stage]:
-        """Instantiate the stages (a ``convert`` stage first if none is declared)."""
-        source = source or self.make_source()
+    def build(self, *, source: DataSource | None = None, skip_types: tuple[str, ...] = ()) -> list[Stage]:
+        """Instantiate the stages through the registry (a ``convert`` stage first if none is declared).
+
+        The source is opened only if a stage asks for it (the convert stage does).
+        Every stage is then bound to its upstream stage objects. ``skip_types``
+        leaves stages of those types out (e.g. the report, which needs no source).
+        """
+        opened: list[DataSource | None] = [source]
+
+        def get_source() -> DataSource:
+            if opened[0] is None:
+                opened[0] = self.make_source()
+            return opened[0]
+
+        ctx = SpecContext(spec_path=self.path, config=self.config, source=get_source)
         stages: list[Stage] = []
         decl = list(self.stages)
-        if not any(s.get("type") == "convert" for s in decl):
+        if not any(isinstance(s, dict) and s.get("type") == "convert" for s in decl):
             decl.insert(0, {"name": "convert", "type": "convert"})
         for i, s in enumerate(decl):
-            where = f"{self.path}:stages[{i}]" + (f" ({s.get('name')})" if s.get("name") else "")
+            where = f"{self.path}:stages[{i}]" + (f" ({s.get('name')})" if isinstance(s, dict) and s.get("name")
+                                                  else "")
+            if not isinstance(s, dict):
+                raise SpecError(f"{where}: a stage is a table ([[stages]] with name = ..., type = ...), got {s!r}")
             s = dict(s)
             name = s.pop("name", None)
             kind = s.pop("type", None)
             if not name or not kind:
                 raise SpecError(f"{where}: every stage needs 'name' and 'type' (types: {sorted(stage_types())})")
-            types = stage_types()
-            if kind not in types and kind != "convert":
-                close = difflib.get_close_matches(kind, list(types), n=1)
-                hint = f" Did you mean {close[0]!r}?" if close else ""
-                raise SpecError(f"{where}: unknown stage type {kind!r}.{hint} Known: {sorted(types) + ['convert']}")
-            if kind == "convert":
-                _unknown(list(s), ["counts"], where)
-                try:
-                    stages.append(ConvertStage(name, source, block_cells=self.config.batch_size or 10_000,
-                                               counts=str(s.get("counts", "strict"))))
-                except ValueError as e:
-                    raise SpecError(f"{where}: {e}") from None
+            if kind in skip_types:
                 continue
-            builder = STAGE_TYPES[kind]
-            keys, required = _builder_keys(builder)
+            try:
+                cls = get_stage_type(kind, where=where)
+            except RegistryError as e:
+                raise SpecError(str(e)) from None
+            keys, required, hints = _spec_keys(cls)
             _unknown(list(s), keys, where)
             absent = [k for k in required if k not in s]
             if absent:
                 raise SpecError(f"{where}: missing required key(s) {absent} for stage type {kind!r}")
+            _check_types(s, hints, where)
             if "inputs" in s:
                 s["inputs"] = tuple(s["inputs"])
-            for key in ("metadata",):  # file paths resolve against the spec, like the source
+            for key in cls.path_params:  # file paths resolve against the spec, like the source
                 if isinstance(s.get(key), str) and not Path(s[key]).expanduser().is_absolute():
                     s[key] = str((self.path.parent / s[key]).resolve())
             try:
-                stages.append(builder(name, **s))
-            except TypeError as e:
+                stages.append(cls.from_spec(name, s, ctx))
+            except (TypeError, ValueError) as e:
+                if isinstance(e, SpecError):
+                    raise
                 raise SpecError(f"{where}: {e}") from None
-            except ValueError as e:
-                raise SpecError(f"{where}: {e}") from None
+        by_name = {st.name: st for st in stages}
+        for st in stages:
+            st.bind(by_name)
         return stages
 
 
 def check_obs_columns(stages: list[Stage], columns: list[str], where: str) -> None:
     """Fail before any work if a stage names an obs column the atlas lacks."""
     for st in stages:
-        needed = getattr(st, "obs_columns", lambda: [])()
+        needed = st.obs_columns()
         missing = [c for c in needed if c not in columns]
         if missing:
             raise SpecError(
