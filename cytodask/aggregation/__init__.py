@@ -1,5 +1,9 @@
 """cytodask.aggregation: pseudobulk (stage and function), cell-type hierarchies, bootstrap, streaming.
 
+Layout (one per family): ``kernels`` (pure block functions of ``xp``), ``groups`` and
+``inputs`` (input handling), ``api`` (the functions), ``graph`` (lazy builders, never
+compute), ``stage`` (:class:`PseudobulkStage`).
+
 - :func:`pseudobulk` — sums (+ mean, var, count_nonzero) per group, lazy in / lazy out;
 - :class:`PseudobulkStage` — the same as a resumable stage of a rebuild;
 - :class:`CellTypeHierarchy`, :func:`rollup` — levels, consistency checks, roll-up;
@@ -23,8 +27,8 @@ from cytodask.aggregation.hierarchy import (
     HierarchyConflictError,
 )
 from cytodask.aggregation.kernels import STATS
-from cytodask.aggregation.pseudobulk import PseudobulkStage
 from cytodask.aggregation.rollup import rollup
+from cytodask.aggregation.stage import PseudobulkStage
 from cytodask.aggregation.stream import normalized_cells
 
 __all__ = [

@@ -16,47 +16,12 @@ from typing import Any
 import anndata
 import dask
 import numpy as np
-import pandas as pd
 
 from cytodask.aggregation.graph import aggregate_layers, normalized
+from cytodask.aggregation.groups import group_obs, group_table, missing_columns_error
 from cytodask.aggregation.hierarchy import CellTypeHierarchy, as_hierarchy
 from cytodask.aggregation.inputs import as_blocks
 from cytodask.aggregation.kernels import Normalize, Stat, check_stats, normalize_sums
-from cytodask.aggregation.pseudobulk import _carry, group_codes, missing_columns_error
-
-
-def group_table(obs: pd.DataFrame, by: Sequence[str], *, min_cells: int, exclude: dict[str, list[str]] | None,
-                hierarchy: CellTypeHierarchy | None = None, where: str = "pseudobulk"
-                ) -> tuple[np.ndarray, pd.DataFrame, np.ndarray, np.ndarray, dict[str, Any]]:
-    """Codes, group table, cells per group, kept group ids and the drop report (eager; obs only).
-
-    Raises ``ValueError`` for a missing column (listing the available ones), a
-    hierarchy conflict (all of them), or when every group is below ``min_cells``.
-    """
-    if min_cells < 1:
-        raise ValueError(f"{where}: min_cells={min_cells} must be ≥ 1")
-    by = [by] if isinstance(by, str) else list(by)
-    if not by:
-        raise ValueError(f"{where}: 'by' needs at least one obs column, e.g. by=['cell_type', 'sample']")
-    exclude = {k: list(v) for k, v in (exclude or {}).items()}
-    if hierarchy is not None:
-        by = hierarchy.resolve_by(by)
-        hierarchy.validate(obs, where=where)
-        for col, labels in hierarchy.exclude_columns().items():
-            exclude[col] = [*exclude.get(col, []), *labels]
-    codes, table, dropped = group_codes(obs, by, exclude, where=where)
-    if not len(table):
-        raise ValueError(f"{where}: no cells left to aggregate after dropping {dropped}; check exclude= and "
-                         "missing labels")
-    n_cells = np.bincount(codes[codes >= 0], minlength=len(table))
-    kept = np.nonzero(n_cells >= min_cells)[0]
-    if kept.size == 0:
-        raise ValueError(f"{where}: all {len(table)} groups have fewer than min_cells={min_cells} cells "
-                         f"(largest has {int(n_cells.max())}); lower min_cells or aggregate at a coarser level")
-    small = table.assign(n_cells=n_cells).iloc[np.nonzero(n_cells < min_cells)[0]].reset_index(drop=True)
-    small.index = small.index.astype(str)
-    report = {"n_groups_dropped_min_cells": len(small), "dropped_groups": small, **dropped}
-    return codes, table, n_cells, kept, {"by": by, **report}
 
 
 def pseudobulk(
@@ -123,13 +88,7 @@ def pseudobulk(
         raise missing_columns_error(absent, list(src.obs.columns), "pseudobulk carry")
     layers = aggregate_layers(src.x, codes, kept, stats_)
     x = normalized(layers["counts"], normalize)
-    obs = table.iloc[kept].reset_index(drop=True)
-    for col in carry:
-        obs[col] = _carry(src.obs[col], codes, kept, col, "pseudobulk")
-    obs["n_cells"] = n_cells[kept].astype(np.int64)
-    obs.index = ["|".join(map(str, r)) for r in obs[by_cols].itertuples(index=False)]
-    for col in by_cols:
-        obs[col] = pd.Categorical(obs[col])
+    obs = group_obs(src.obs, codes, table, n_cells, kept, by_cols, carry, "pseudobulk")
     if not src.lazy:
         x, layers = dask.compute(x, layers)
     uns = {"pseudobulk": {"by": by_cols, "normalize": normalize, "stats": list(stats_), "min_cells": min_cells,

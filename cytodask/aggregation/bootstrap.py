@@ -36,11 +36,10 @@ import dask.array as da
 import numpy as np
 import pandas as pd
 
-from cytodask.aggregation.api import group_table
 from cytodask.aggregation.graph import aggregate_layers, block_codes, tree_reduce
+from cytodask.aggregation.groups import group_codes, group_table, missing_columns_error
 from cytodask.aggregation.inputs import as_blocks
 from cytodask.aggregation.kernels import Normalize, normalize_sums, weighted_group_sums
-from cytodask.aggregation.pseudobulk import group_codes, missing_columns_error
 from cytodask.core.backend import array_module
 
 SEGMENT = 1024  #: cells per draw segment (part of the draw contract: changing it changes replicates)

@@ -23,11 +23,10 @@ from cytodask.aggregation.kernels.partials import (
     block_partial,
     finish_layers,
     merge_ordered,
+    merge_width,
     slice_genes,
 )
 from cytodask.core.backend import array_module
-
-_MERGE_BYTES = 256 * 2**20
 
 
 def _partial(block: Any, codes: np.ndarray, stats: tuple[str, ...]) -> dict[str, Any]:
@@ -79,8 +78,7 @@ def aggregate_layers(x: da.Array, codes: np.ndarray, kept: np.ndarray, stats: tu
     """
     n_groups = int(codes.max()) + 1 if codes.size else 0
     n_vars = x.shape[1]
-    n_acc = 1 + 2 * ("var" in stats) + ("count_nonzero" in stats)  # var: m2 and sq
-    width = max(1, min(n_vars, _MERGE_BYTES // (8 * max(1, n_groups) * n_acc)))
+    width = merge_width(n_vars, n_groups, stats)
     blocks = x.to_delayed().ravel()
     part = dask.delayed(_partial, pure=True)
     parts = [part(b, c, stats) for b, c in zip(blocks, block_codes(x, codes), strict=True)]

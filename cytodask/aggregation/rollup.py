@@ -21,9 +21,9 @@ import numpy as np
 import pandas as pd
 
 from cytodask.aggregation.graph import normalized
+from cytodask.aggregation.groups import group_codes
 from cytodask.aggregation.hierarchy import CellTypeHierarchy, as_hierarchy
 from cytodask.aggregation.kernels import Normalize, group_sums
-from cytodask.aggregation.pseudobulk import group_codes
 from cytodask.core.backend import array_module
 
 

@@ -12,7 +12,7 @@ import pytest
 from cytodask import Config
 from cytodask.activity import infer
 from cytodask.activity.stage import ActivityStage
-from cytodask.aggregation.pseudobulk import PseudobulkStage
+from cytodask.aggregation import PseudobulkStage
 from cytodask.core.runner import run_stages
 from cytodask.core.store import ResultStore
 from cytodask.demo import SyntheticAtlasSpec, write_h5ad

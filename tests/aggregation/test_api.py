@@ -13,7 +13,7 @@ import pytest
 from cytodask import Config
 from cytodask.aggregation import CellTypeHierarchy, HierarchyConflictError, pseudobulk
 from cytodask.aggregation.inputs import _in_memory
-from cytodask.aggregation.pseudobulk import PseudobulkStage
+from cytodask.aggregation.stage import PseudobulkStage
 from cytodask.core.runner import run_stages
 from cytodask.core.store import ResultStore
 from cytodask.ingest import ConvertStage, LocalH5ADSource, open_atlas

@@ -11,8 +11,7 @@ import pytest
 import scanpy as sc
 
 from cytodask import Config
-from cytodask.aggregation.kernels import group_sums, normalize_sums
-from cytodask.aggregation.pseudobulk import PseudobulkStage, group_codes
+from cytodask.aggregation.stage import PseudobulkStage
 from cytodask.core.runner import run_stages
 from cytodask.core.store import ResultStore
 from cytodask.ingest import ConvertStage, LocalH5ADSource
@@ -79,28 +78,3 @@ def test_missing_column_lists_available(tmp_path: Path, counts_h5ad: Path):
 def test_carry_column_varying_within_group_is_an_error(tmp_path: Path, counts_h5ad: Path):
     with pytest.raises(ValueError, match="carry column 'sample' varies within"):
         _run(tmp_path, counts_h5ad, 500, by=["cell_type"], carry=["sample"])
-
-
-def test_group_codes_nan_and_exclusions():
-    obs = pd.DataFrame({"ct": ["a", None, "b", "Doublets", "a"], "s": ["x", "x", "y", "y", "y"]})
-    codes, table, dropped = group_codes(obs, ["ct", "s"], {"ct": ["Doublets"]})
-    assert dropped == {"dropped_missing_label": 1, "dropped_excluded": 1}
-    assert codes.tolist() == [0, -1, 2, -1, 1]
-    assert table.values.tolist() == [["a", "x"], ["a", "y"], ["b", "y"]]
-
-
-def test_kernels_dense_equals_sparse():
-    import scipy.sparse as sp
-
-    rng = np.random.default_rng(0)
-    x = sp.random(50, 20, density=0.3, format="csr", random_state=1)
-    codes = rng.integers(-1, 4, 50)
-    s1 = group_sums(x, codes, 4, np)
-    s2 = group_sums(x.toarray(), codes, 4, np)
-    ref = np.stack([x.toarray()[codes == g].sum(0) for g in range(4)])
-    np.testing.assert_allclose(s1, ref, rtol=1e-12)
-    np.testing.assert_allclose(s2, ref, rtol=1e-12)
-    n = normalize_sums(ref, ref.sum(1), "log1p", np)
-    np.testing.assert_allclose(n, np.log1p(ref / ref.sum(1, keepdims=True) * 1e4))
-    with pytest.raises(ValueError, match="normalize='bad'"):
-        normalize_sums(ref, ref.sum(1), "bad", np)  # type: ignore[arg-type]

@@ -35,7 +35,7 @@ from cytodask.aggregation.kernels import (
     two_product,
     two_sum,
 )
-from cytodask.aggregation.pseudobulk import PseudobulkStage
+from cytodask.aggregation.stage import PseudobulkStage
 from cytodask.core.config import CheckpointConfig
 from cytodask.core.runner import run_stages
 from cytodask.core.store import ResultStore

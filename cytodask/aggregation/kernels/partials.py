@@ -24,6 +24,7 @@ from cytodask.aggregation.kernels.moments import chan_merge, finish_moments, gro
 from cytodask.core.backend import to_numpy
 
 Partial = dict[str, Any]
+MERGE_BYTES = 256 * 2**20  # accumulated (groups × gene chunk) float64 arrays of one merge
 _ARRAYS = ("sum", "m2", "sq", "nnz")  # groups × genes, float64
 ROW_FLAGS = ("integral",)  # per group, bool: merged by AND, start True
 
@@ -31,6 +32,15 @@ ROW_FLAGS = ("integral",)  # per group, bool: merged by AND, start True
 def needs(stats: Sequence[str]) -> tuple[bool, bool]:
     """Which extra partials ``stats`` need: (``m2``/``sq``/``integral`` for var, ``nnz`` for count_nonzero)."""
     return "var" in stats, "count_nonzero" in stats
+
+
+def merge_width(n_genes: int, n_groups: int, stats: Sequence[str]) -> int:
+    """Genes per merge chunk, so that the accumulators of ``n_groups`` groups fit in :data:`MERGE_BYTES`.
+
+    The accumulators are the sums, plus ``m2`` and ``sq`` for ``var`` and ``nnz`` for ``count_nonzero``.
+    """
+    n_acc = 1 + 2 * ("var" in stats) + ("count_nonzero" in stats)
+    return max(1, min(n_genes, MERGE_BYTES // (8 * max(1, n_groups) * n_acc)))
 
 
 def block_partial(x: Any, codes: Any, stats: Sequence[str], xp: ModuleType) -> Partial:
