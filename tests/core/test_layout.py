@@ -84,6 +84,19 @@ def test_cytodask_import_graph_keeps_the_layout():
     assert not violations, "import-graph rules broken (use the family's public names, or move shared code to core):\n" + "\n".join(violations)
 
 
+@pytest.mark.parametrize("family", ["correlation", "export"])
+def test_shared_statistics_come_from_core_not_differential(family):
+    """Correlation and the export use core's numerics and tables, not the differential family."""
+    found = []
+    for path in sorted((PACKAGE_DIR / family).rglob("*.py")):
+        module = _module_name(path, PACKAGE_DIR, "cytodask")
+        for target, name, line in _imports(ast.parse(path.read_text(encoding="utf-8")), module,
+                                           path.name == "__init__.py"):
+            if target.startswith("cytodask.differential") or (target == "cytodask" and name == "differential"):
+                found.append(f"{path.relative_to(PACKAGE_DIR.parent)}:{line}: {target}")
+    assert not found, "import these from cytodask.core (xp, stats, tables) instead:\n" + "\n".join(found)
+
+
 def _tree(root: Path, files: dict[str, str]) -> Path:
     pkg = root / "pkg"
     for rel, text in files.items():
