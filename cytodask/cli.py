@@ -66,7 +66,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     counts = "strict" if args.strict else "off" if args.allow_non_counts else "warn"
     with _Progress(not args.quiet) as progress:
         report = convert(source, args.store, block_cells=args.block_cells, counts=counts,
-                         events=EventBus(callbacks=[progress]))
+                         events=EventBus(callbacks=[progress]), full_hash=args.full_hash)
     s = report.summary
     word = "already up to date" if report.state == "skipped" else f"{report.computed} blocks written"
     print(f"{args.store}: {s.get('n_obs', '?')} cells × {s.get('n_vars', '?')} genes, {word}")
@@ -156,6 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
     mode = c.add_mutually_exclusive_group()
     mode.add_argument("--strict", action="store_true", help="refuse non-integer values (default: warn once)")
     mode.add_argument("--allow-non-counts", action="store_true", help="no count checks at all")
+    c.add_argument("--full-hash", action="store_true",
+                   help="fingerprint the input by its full content (default: size, times and sampled bytes)")
     c.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     c.set_defaults(func=_cmd_convert)
 

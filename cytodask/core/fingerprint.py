@@ -35,10 +35,15 @@ def _default(o: Any) -> Any:
 def file_fingerprint(path: str | os.PathLike[str], *, full: bool = False) -> str:
     """Fingerprint a file or directory tree.
 
-    By default: size, modification time and a hash of three 1 MiB samples
-    (start, middle, end) of each file — cheap on 100 GB atlases and sensitive
-    to any rewrite. ``full=True`` hashes every byte and ignores modification
-    times (a file rewritten with the same content keeps its fingerprint).
+    By default: size, modification time, inode change time and a hash of
+    three 1 MiB samples (start, middle, end) of each file — cheap on 100 GB
+    atlases and sensitive to any rewrite. The change time (``st_ctime``) is
+    set by the kernel on every write and cannot be restored by ``cp -p``,
+    ``rsync -t`` or ``touch``, so a same-size edit outside the samples with
+    the old mtime preserved is still seen; the price is that a metadata-only
+    change (``chmod``, ``chown``, a rename on some filesystems) also marks
+    the file changed. ``full=True`` hashes every byte and ignores both times
+    (a file rewritten with the same content keeps its fingerprint).
     """
     path = Path(path)
     if not path.exists():
@@ -47,7 +52,7 @@ def file_fingerprint(path: str | os.PathLike[str], *, full: bool = False) -> str
     files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
     for f in files:
         st = f.stat()
-        stamp = "" if full else f"|{st.st_mtime_ns}"
+        stamp = "" if full else f"|{st.st_mtime_ns}|{st.st_ctime_ns}"
         h.update(f"{f.relative_to(path) if f != path else f.name}|{st.st_size}{stamp}|".encode())
         with open(f, "rb") as fh:
             if full or st.st_size <= 3 * _SAMPLE:

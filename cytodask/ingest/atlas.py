@@ -163,6 +163,12 @@ def open_atlas(path: str | os.PathLike[str]) -> Atlas:
     info = dict(root.attrs.get(ATTR, {}))
     if not info or "X" not in root:
         raise ValueError(f"{path} is not a cytodask atlas store (no X / block layout); convert it first")
+    if info.get("failed"):
+        raise ValueError(
+            f"atlas store {path} is incomplete: its conversion stopped on bad input data ({info['failed']}); "
+            "running convert again will stop the same way: fix the input (or pass --layer with the raw counts, "
+            "or --allow-non-counts) and convert again"
+        )
     if not info.get("complete", False):
         raise ValueError(
             f"atlas store {path} is incomplete (a conversion was interrupted); run `cytodask convert` "

@@ -129,3 +129,20 @@ def test_claim_refuses_what_cytodask_did_not_create(tmp_path: Path):
     legacy = ResultStore(tmp_path / "legacy")  # a result directory written before the marker existed
     StageState(legacy.root / "stages" / "a").begin("fp", {})
     legacy.claim()
+
+
+def test_same_size_edit_with_preserved_mtime_is_seen(tmp_path: Path):
+    """Issue 22.8: an edit outside the sampled bytes, then the old mtime put back (cp -p, rsync -t)."""
+    import time
+
+    f = tmp_path / "big.bin"
+    data = bytearray(np.random.default_rng(1).bytes(8 << 20))
+    f.write_bytes(bytes(data))
+    st = f.stat()
+    fp = file_fingerprint(f)
+    time.sleep(0.01)
+    data[(1 << 20) + 12345] ^= 1  # between the start and middle samples
+    f.write_bytes(bytes(data))
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert f.stat().st_size == st.st_size and f.stat().st_mtime_ns == st.st_mtime_ns
+    assert file_fingerprint(f) != fp  # the inode change time moved

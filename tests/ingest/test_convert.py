@@ -231,3 +231,34 @@ def test_damaged_store_chunk_is_rewritten(tmp_path: Path, counts_h5ad: Path, cou
     rep = convert(LocalH5ADSource(counts_h5ad), store, block_cells=500)
     assert rep.computed >= 1 and rep.skipped >= 1
     assert _same(ad.read_zarr(store).X, counts_adata.X) and main(["verify", str(store)]) == 0
+
+
+def test_duplicate_cell_names_warn(tmp_path: Path, counts_adata):
+    """Issue 22.9: duplicate cell names are kept, with a warning that says how to make them unique."""
+    a = counts_adata[:600].copy()
+    a.obs_names = [f"c{i % 500}" for i in range(600)]
+    src = tmp_path / "dup.h5ad"
+    a.write_h5ad(src)
+    with pytest.warns(UserWarning, match=r"100 cell names occur more than once .*obs_names_make_unique\(\)"):
+        convert(LocalH5ADSource(src), tmp_path / "dup.zarr", block_cells=300)
+    assert open_atlas(tmp_path / "dup.zarr").info["duplicate_obs_names"] == 100
+
+
+def test_failed_on_bad_data_says_fix_the_input(tmp_path: Path, counts_adata):
+    """Issue 22.12: a store whose conversion stopped on bad data does not say 'run convert again to resume'."""
+    bad = counts_adata.copy()
+    bad.X = bad.X.copy()
+    bad.X.data[-1] = np.nan  # in the last block: earlier blocks are written first
+    bad.write_h5ad(tmp_path / "nan.h5ad")
+    with pytest.raises(ValueError, match="NaN"):
+        convert(LocalH5ADSource(tmp_path / "nan.h5ad"), tmp_path / "nan.zarr", block_cells=500)
+    with pytest.raises(ValueError, match="stopped on bad input data .*NaN.*fix the input"):
+        open_atlas(tmp_path / "nan.zarr")
+
+
+def test_full_hash_option(tmp_path: Path, counts_h5ad: Path, capsys):
+    from cytodask.cli import main
+
+    assert main(["convert", str(counts_h5ad), str(tmp_path / "s.zarr"), "--full-hash", "-q"]) == 0
+    assert main(["convert", str(counts_h5ad), str(tmp_path / "s.zarr"), "--full-hash", "-q"]) == 0
+    assert "already up to date" in capsys.readouterr().out
