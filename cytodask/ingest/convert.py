@@ -24,8 +24,9 @@ from cytodask.core.config import Config
 from cytodask.core.events import EventBus
 from cytodask.core.integrity import region_files
 from cytodask.core.outputs import check_creatable, refuse_foreign, refuse_overlap
+from cytodask.core.registry import register_stage
 from cytodask.core.runner import StageReport, run_stages
-from cytodask.core.stage import Stage, StageContext
+from cytodask.core.stage import SpecContext, Stage, StageContext
 from cytodask.core.store import ResultStore, StageState, fsync_zarr_region
 from cytodask.ingest.atlas import ATTR, create_store
 from cytodask.ingest.base import COUNT_MODES, DataSource, check_counts, detect_symbol_column
@@ -40,6 +41,7 @@ CHUNK_NNZ_MAX = 1 << 20
 _STORE_ENTRIES = frozenset({"zarr.json", "obs", "var", "X", "uns", "obsm", "varm", "obsp", "varp", "layers"})
 
 
+@register_stage("convert")
 class ConvertStage(Stage):
     """Source → atlas store (AnnData Zarr, CSR X chunked by blocks of cells).
 
@@ -60,6 +62,13 @@ class ConvertStage(Stage):
 
     version = "1"
     where = "client"
+    spec_keys = ("counts",)  # the source and the block size come from the spec's [source] and [config]
+
+    @classmethod
+    def from_spec(cls, name: str, options: dict[str, Any], ctx: SpecContext) -> ConvertStage:
+        """A spec's convert stage reads the spec's source in blocks of ``config.batch_size`` cells."""
+        return cls(name, ctx.source(), block_cells=ctx.config.batch_size or 10_000,
+                   counts=str(options.get("counts", "strict")))
 
     def __init__(self, name: str, source: DataSource, *, block_cells: int, counts: str = "warn") -> None:
         super().__init__(name)
