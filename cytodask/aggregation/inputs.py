@@ -106,7 +106,8 @@ def _in_memory(mat: Any, block_cells: int) -> da.Array:
     return da.Array(HighLevelGraph.from_collections(name, dsk, dependencies=()), name, chunks, meta=_rows(mat, 0, 0))
 
 
-def _check_rows(x: da.Array) -> da.Array:
+def check_rows(x: da.Array) -> da.Array:
+    """A 2-D cells × genes Dask matrix with known cell chunks, one chunk along genes (rechunked if needed)."""
     if x.ndim != 2:
         raise ValueError(f"expected a 2-D cells × genes matrix, got shape {x.shape}")
     if any(np.isnan(c) for c in x.chunks[0]):
@@ -154,7 +155,7 @@ def as_blocks(data: Any, *, layer: str | None = None, block_cells: int = 10_000)
     if mat is None:
         raise ValueError("the AnnData has no X; pass layer= naming the counts layer")
     if isinstance(mat, da.Array):
-        return BlockInput(_check_rows(mat), obs, var, lazy=True)
+        return BlockInput(check_rows(mat), obs, var, lazy=True)
     if data.isbacked and layer is None:
         sparse = not isinstance(mat, h5py.Dataset)
         x = _backed(str(data.filename), "X", data.shape, mat.dtype, sparse, block_cells)

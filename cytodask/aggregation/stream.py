@@ -18,7 +18,7 @@ from typing import Any
 import dask.array as da
 import numpy as np
 
-from cytodask.aggregation.inputs import _check_rows, as_blocks
+from cytodask.aggregation.inputs import as_blocks, check_rows
 from cytodask.aggregation.kernels import Normalize, normalize_cells, normalize_sums
 from cytodask.core.backend import array_module, is_sparse, sparse_module
 
@@ -51,7 +51,7 @@ def normalized_cells(data: Any, *, normalize: Normalize = "log2cp1e5", layer: st
     computed until the caller computes it.
     """
     normalize_sums(np.zeros((1, 1)), np.ones(1), normalize, np)  # validate the method name first
-    x = _check_rows(data) if isinstance(data, da.Array) else as_blocks(data, layer=layer,
+    x = check_rows(data) if isinstance(data, da.Array) else as_blocks(data, layer=layer,
                                                                           block_cells=block_cells).x
     xp = array_module(x)
     dtype = np.dtype(dtype)
