@@ -181,7 +181,7 @@ def _bench_wilcoxon_strata(features: int, columns: int, n_strata: int = 30) -> l
     scanpy_s, _ = _best(scanpy_strata, reps)
     two_s, _ = _best(lambda: wilcoxon(data[group == "a"].T, data[group == "b"].T), reps)
     scanpy_two_s, _ = _best(scanpy_two, reps)
-    got = table.set_index(["s", "feature"])["pvalue"]
+    got = table.set_index(["s", "signature"])["pvalue"]
     dev = 0.0  # parity with scipy on float64 input (scipy computes float32 input in float32)
     for s_ in list(ref)[:3]:
         m = stratum == s_

@@ -62,10 +62,6 @@ min_n = 5
 name = "export"
 type = "export"
 inputs = ["activity", "disease_vs_healthy", "donor_correlation"]
-differential = "disease_vs_healthy"
-correlation = "donor_correlation"
-cell_type = "cell_type_l2"
-strata = ["cell_type_l2"]
 formats = ["h5ad", "parquet"]
 """
 

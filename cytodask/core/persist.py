@@ -26,11 +26,15 @@ from typing import Any
 
 import dask
 import numpy as np
+import pandas as pd
 import zarr
 
+from cytodask.core.atomic import fsync_path
 from cytodask.core.backend import to_numpy
+from cytodask.core.integrity import tree_files
 from cytodask.core.stage import StageContext
-from cytodask.core.store import fsync_zarr_region
+from cytodask.core.store import StageState, fsync_zarr_region
+from cytodask.core.tables import write_table
 
 Target = str | os.PathLike[str]
 
@@ -123,3 +127,24 @@ def write_block(ctx: StageContext, index: int, start: int, stop: int, paths: Seq
         if ctx.fsync:
             fsync_zarr_region(arr, region)
     return ctx.record(index, {"rows": [start, stop]})
+
+
+def persist_table(state: StageState, fingerprint: str, table: pd.DataFrame, *, index: int = 0,
+                  info: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A one-block stage's result table: write it, make it durable, then record the block.
+
+    The table goes to the stage's Zarr group (:func:`cytodask.core.tables.write_table`;
+    read it back with :func:`~cytodask.core.tables.read_table`); with ``state.fsync`` every
+    file and directory of the group is ``fsync``-ed before the record, whose sizes and
+    checksums of those files let a later run (and ``cytodask verify``) tell a damaged
+    table from a finished one.
+    """
+    write_table(state.path, table)
+    files = sorted(tree_files(state.path))
+    if state.fsync:
+        for f in files:
+            fsync_path(f)
+        for d in sorted({f.parent for f in files}, key=lambda p: -len(p.parts)):
+            fsync_path(d)
+    state.record_block(index, fingerprint, {"block": index, "rows": int(len(table)), **(info or {})}, files=files)
+    return {"block": index}

@@ -22,12 +22,13 @@ import numpy as np
 import pandas as pd
 import zarr
 
+from cytodask.core.persist import persist_table
 from cytodask.core.registry import register_stage
 from cytodask.core.stage import ExportOptions, ExportTable, PipelinePlan, Stage, StageContext
 from cytodask.core.store import StageState
-from cytodask.core.tables import read_table, write_table
+from cytodask.core.tables import read_table
 
-CORRELATION_COLUMNS = ["signature", "signature_type", "variable", "rho", "p_value", "q_value", "n_samples"]
+CORRELATION_COLUMNS = ["signature", "signature_type", "variable", "rho", "pvalue", "qvalue", "n_samples"]
 
 
 def read_metadata(path: str | os.PathLike[str], key: str) -> pd.DataFrame:
@@ -71,14 +72,14 @@ def correlation_table(activity: anndata.AnnData, metadata: pd.DataFrame, *, on: 
         a = pd.DataFrame(z[m].T, index=activity.var_names)
         b = pd.DataFrame(values[m].T, index=variables)
         t = func(a, b, min_n=min_n).to_frame()
-        t = t.rename(columns={"feature_a": "signature", "feature_b": "variable", "pvalue": "p_value",
+        t = t.rename(columns={"feature_a": "signature", "feature_b": "variable",
                               "n": "n_samples"})
         if by:
             t[by] = stratum
         frames.append(t)
     table = pd.concat(frames, ignore_index=True)
     family = table["variable"].astype(str) + "|" + (table[by].astype(str) if by else "")
-    table["q_value"] = fdr_bh(table["p_value"].to_numpy(), families=family.to_numpy())
+    table["qvalue"] = fdr_bh(table["pvalue"].to_numpy(), families=family.to_numpy())
     table["signature_type"] = signature_type
     table["n_samples"] = table["n_samples"].astype(np.int64)
     return table[CORRELATION_COLUMNS + ([by] if by else []) + ["reason"]]
@@ -97,9 +98,7 @@ def _block(state: StageState, fingerprint: str, src: str, meta: str | None, key:
     table_meta = read_metadata(meta, key) if meta else _obs_metadata(activity, on)
     table = correlation_table(activity, table_meta, on=on, variables=variables,
                               by=by, method=method, min_n=min_n, signature_type=signature_type)
-    write_table(state.path, table)
-    state.record_block(0, fingerprint, {"block": 0, "rows": int(len(table))})
-    return {"block": 0}
+    return persist_table(state, fingerprint, table)
 
 
 def read_correlations(path: Path, options: ExportOptions) -> pd.DataFrame:
@@ -128,7 +127,7 @@ class CorrelationStage(Stage):
         ``"spearman"`` or ``"pearson"``.
     """
 
-    version = "1"
+    version = "2"  # 2: table columns pvalue/qvalue (were p_value/q_value)
     analysis = "correlation"
     path_params = ("metadata",)
 
@@ -201,4 +200,4 @@ class CorrelationStage(Stage):
 
     def finalize(self, ctx: StageContext) -> dict[str, Any]:
         t = read_table(ctx.path)
-        return {"rows": int(len(t)), "significant_q05": int((t["q_value"] < 0.05).sum())}
+        return {"rows": int(len(t)), "significant_q05": int((t["qvalue"] < 0.05).sum())}

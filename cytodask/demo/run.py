@@ -52,7 +52,7 @@ def planted_recovery(results: Path, spec: SyntheticAtlasSpec) -> pd.DataFrame:
                 & (act.obs["disease"].astype(str) == "disease") & ~act.obs["empty"].astype(bool)).to_numpy()
         z = pd.DataFrame(act.X[mask], columns=act.var_names).mean()
         rank = int((z > z[t["cytokine"]]).sum()) + 1
-        d = diff[(diff["feature"] == t["cytokine"]) & (diff["cell_type_l2"].astype(str) == t["cell_type_l2"])]
+        d = diff[(diff["signature"] == t["cytokine"]) & (diff["cell_type_l2"].astype(str) == t["cell_type_l2"])]
         rows.append({"cytokine": t["cytokine"], "cell_type": t["cell_type_l2"], "rank": rank, "of": len(z),
                      "mean_z": float(z[t["cytokine"]]), "n_samples": int(mask.sum()),
                      "activity_diff": float(d["activity_diff"].iloc[0]) if len(d) else float("nan"),

@@ -20,10 +20,11 @@ import numpy as np
 import pandas as pd
 import zarr
 
+from cytodask.core.persist import persist_table
 from cytodask.core.registry import register_stage
 from cytodask.core.stage import ExportTable, PipelinePlan, Stage, StageContext
 from cytodask.core.store import StageState
-from cytodask.core.tables import read_table, write_table
+from cytodask.core.tables import read_table
 
 
 def _block(state: StageState, fingerprint: str, src: str, layer: str, group_col: str, group1: str,
@@ -39,9 +40,7 @@ def _block(state: StageState, fingerprint: str, src: str, layer: str, group_col:
         frame, obs = frame[keep], obs[keep]
     table = differential_table(frame, obs, group_col=group_col, group1=group1, group2=group2,
                                strata=strata, test=test)
-    write_table(state.path, table)
-    state.record_block(0, fingerprint, {"block": 0, "rows": int(len(table))})
-    return {"block": 0}
+    return persist_table(state, fingerprint, table)
 
 
 CONDITION_COLUMNS = ("disease", "condition", "status")
@@ -65,7 +64,7 @@ class DifferentialStage(Stage):
         ``"wilcoxon"`` (rank-sum) or ``"ttest"`` (Welch).
     """
 
-    version = "1"
+    version = "2"  # 2: the table names features `signature` (was `feature`)
     analysis = "differential"
     analysis_aliases = ("disease_differential",)
 
@@ -96,15 +95,17 @@ class DifferentialStage(Stage):
 
     @classmethod
     def pipeline_stage(cls, plan: PipelinePlan) -> dict[str, Any] | None:
-        """``case`` vs ``control`` of ``condition`` within the aggregation level (detected when not given)."""
-        condition = plan.column("condition", CONDITION_COLUMNS, "condition")
+        """``group1`` vs ``group2`` of ``group_col`` within the aggregation level (detected when not given:
+        a disease/condition column, its healthy/control level as ``group2`` and its first other level)."""
+        condition = plan.column("group_col", CONDITION_COLUMNS, "group_col (condition)")
         levels = sorted(plan.obs()[condition].dropna().astype(str).unique())
-        control = plan.options.get("control") or next((c for c in CONTROL_LEVELS if c in levels), None)
+        control = plan.options.get("group2") or next((c for c in CONTROL_LEVELS if c in levels), None)
         if control is None or control not in levels:
-            raise ValueError(f"control level {control!r} not in {condition!r} levels {levels}; pass control=")
-        case = plan.options.get("case") or next((lv for lv in levels if lv != control), None)
+            raise ValueError(f"group2 (control) level {control!r} not in {condition!r} levels {levels}; "
+                             f"pass group2=")
+        case = plan.options.get("group1") or next((lv for lv in levels if lv != control), None)
         if case is None or case not in levels:
-            raise ValueError(f"case level {case!r} not in {condition!r} levels {levels}; pass case=")
+            raise ValueError(f"group1 (case) level {case!r} not in {condition!r} levels {levels}; pass group1=")
         plan.needs(condition)
         return {"inputs": [plan.activity], "group_col": condition, "group1": case, "group2": control,
                 "strata": [plan.level] if plan.level else []}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -20,7 +21,7 @@ TableTest = Literal["wilcoxon", "welch", "student", "ttest"]
 FdrFamily = Literal["stratum", "all"]
 
 TABLE_COLUMNS = (
-    "feature", "group1", "group2", "n_g1", "n_g2", "statistic", "activity_diff", "median_g1",
+    "signature", "group1", "group2", "n_g1", "n_g2", "statistic", "activity_diff", "median_g1",
     "median_g2", "pvalue", "qvalue", "neg_log10_pval", "reason",
 )  # fmt: skip
 
@@ -115,9 +116,11 @@ def differential_table(
     Returns
     -------
     DataFrame
-        Strata key columns, then ``feature, group1, group2, n_g1, n_g2,
+        Strata key columns, then ``signature, group1, group2, n_g1, n_g2,
         statistic, activity_diff, median_g1, median_g2, pvalue, qvalue,
-        neg_log10_pval, reason``; one row per stratum × feature.
+        neg_log10_pval, reason``; one row per stratum × feature (the
+        ``signature`` column names the feature: the table vocabulary of every
+        cytodask result table; before 0.2 it was called ``feature``).
 
     Notes
     -----
@@ -174,7 +177,7 @@ def differential_table(
     stat, p, code = (np.asarray(a) for a in (stat, p, code))
     n_feat = len(features)
     out = keys.loc[np.repeat(np.arange(n_strata), n_feat)].reset_index(drop=True)
-    out["feature"] = np.tile(np.asarray(features, dtype=object), n_strata)
+    out["signature"] = np.tile(np.asarray(features, dtype=object), n_strata)
     out["group1"] = group1
     out["group2"] = "rest" if group2 is None else group2
     out["n_g1"] = n_g1.astype(np.int64)
@@ -192,6 +195,10 @@ def differential_table(
         raise ValueError(f"fdr_family={fdr_family!r}: use 'stratum', 'all' or a list of output columns")
     else:
         fam_cols = list(fdr_family)
+        if "feature" in fam_cols and "feature" not in out.columns:
+            warnings.warn("fdr_family: the 'feature' column is now called 'signature'; 'feature' is accepted "
+                          "until the next release", DeprecationWarning, stacklevel=2)
+            fam_cols = ["signature" if c == "feature" else c for c in fam_cols]
         _check_columns(out, fam_cols, "the output table (fdr_family)")
         labels = out.groupby(fam_cols, dropna=False, sort=False).ngroup().to_numpy()
         out["qvalue"] = fdr_bh(p, families=labels)

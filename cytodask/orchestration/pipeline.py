@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,9 +106,9 @@ class Pipeline:
         aggregation_levels: list[str] | tuple[str, ...] = ("celltype_L2",),
         analyses: list[str] | tuple[str, ...] = ("activity",),
         sample: str | None = None,
-        condition: str | None = None,
-        case: str | None = None,
-        control: str | None = None,
+        group_col: str | None = None,
+        group1: str | None = None,
+        group2: str | None = None,
         variables: list[str] | None = None,
         min_cells: int = 10,
         method: str = "analytic",
@@ -127,10 +128,11 @@ class Pipeline:
         analyses
             ``activity`` (always run) and any registered analysis
             (:func:`available_analyses`): ``differential`` / ``disease_differential``
-            (``case`` vs ``control`` of ``condition``, within each level),
+            (``group1`` vs ``group2`` of ``group_col``, within each level; detected
+            as a disease/condition column and its healthy/control level when not given),
             ``correlation`` (activity vs numeric per-sample obs columns such as age),
             and those of plugin families. Each analysis stage type decides its stage
-            from the options (``condition``, ``case``, ``control``, ``variables``,
+            from the options (``group_col``, ``group1``, ``group2``, ``variables``,
             and ``**options`` for plugin analyses).
         """
         registry = _registry.analyses()
@@ -139,7 +141,13 @@ class Pipeline:
             raise ValueError(f"analyses {unknown} are not available; choose from {sorted(registry)}")
         kinds = list(dict.fromkeys(registry[a] for a in analyses if registry[a].type_name != "activity"))
         columns = source.obs_columns()
-        opts = {"condition": condition, "case": case, "control": control, "variables": variables, **options}
+        given = {"group_col": group_col, "group1": group1, "group2": group2}
+        for old, new in (("condition", "group_col"), ("case", "group1"), ("control", "group2")):
+            if old in options:  # the spellings of 0.1, kept for one release
+                warnings.warn(f"Pipeline.process({old}=...) is deprecated; use {new}=... (the name specs and "
+                              f"stages use)", DeprecationWarning, stacklevel=2)
+                given[new] = options.pop(old)
+        opts = {**given, "variables": variables, **options}
         sample = PipelinePlan("", "", None, "", columns, lambda: pd.DataFrame(), {"sample": sample}).column(
             "sample", _SAMPLE, "sample")
         obs_cache: list[pd.DataFrame] = []

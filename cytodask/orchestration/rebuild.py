@@ -155,8 +155,12 @@ def status(output: str | os.PathLike[str], *, spec: str | os.PathLike[str] | Non
     for n in names:
         st = store.stage(n).status(expected.get(n))
         m = st.get("manifest") or {}
-        out.append(StageStatus(n, st["state"], st["done"], st["n_blocks"], m.get("summary", {}),
-                               st.get("problems", [])))
+        problems = list(st.get("problems", []))
+        exported = read_json(root / "exports" / n / "manifest.json")  # written by export stages
+        if exported and expected.get(n) and exported.get("fingerprint") != expected[n]:
+            problems.append(f"exports/{n} were written by an older run ({exported.get('created')}) and do not "
+                            f"match the current inputs; run the rebuild to refresh them")
+        out.append(StageStatus(n, st["state"], st["done"], st["n_blocks"], m.get("summary", {}), problems))
     return out
 
 

@@ -184,12 +184,11 @@ class Spec:
 
         ctx = SpecContext(spec_path=self.path, config=self.config, source=get_source)
         stages: list[Stage] = []
-        decl = list(self.stages)
-        if not any(isinstance(s, dict) and s.get("type") == "convert" for s in decl):
-            decl.insert(0, {"name": "convert", "type": "convert"})
-        for i, s in enumerate(decl):
-            where = f"{self.path}:stages[{i}]" + (f" ({s.get('name')})" if isinstance(s, dict) and s.get("name")
-                                                  else "")
+        decl: list[tuple[str, Any]] = [(f"stages[{i}]", s) for i, s in enumerate(self.stages)]
+        if not any(isinstance(s, dict) and s.get("type") == "convert" for _, s in decl):
+            decl.insert(0, ("the implicit convert stage", {"name": "convert", "type": "convert"}))
+        for at, s in decl:
+            where = f"{self.path}:{at}" + (f" ({s.get('name')})" if isinstance(s, dict) and s.get("name") else "")
             if not isinstance(s, dict):
                 raise SpecError(f"{where}: a stage is a table ([[stages]] with name = ..., type = ...), got {s!r}")
             s = dict(s)

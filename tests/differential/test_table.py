@@ -80,14 +80,14 @@ def test_fdr_families_rest_and_no_strata():
     assert (t_all.group2 == "rest").all()
     np.testing.assert_allclose(t_all.qvalue, _bh(t_all.pvalue.to_numpy()), rtol=1e-12)
     t_feat = differential_table(values, obs, group_col="disease", group1="covid", strata=["cell_type"],
-                                fdr_family=["feature"])  # fmt: skip
-    for _, sub in t_feat.groupby("feature"):
+                                fdr_family=["signature"])  # fmt: skip
+    for _, sub in t_feat.groupby("signature"):
         np.testing.assert_allclose(sub.qvalue, _bh(sub.pvalue.to_numpy()), rtol=1e-12)
     welch = differential_table(values, obs, group_col="disease", group1="covid", strata=["cell_type"], test="welch")
     alias = differential_table(values, obs, group_col="disease", group1="covid", strata=["cell_type"], test="ttest")
     pd.testing.assert_frame_equal(alias, welch)
     flat = differential_table(values, obs, group_col="disease", group1="covid", group2="flu", features=["f1", "f3"])
-    assert list(flat.columns) == list(TABLE_COLUMNS) and flat.feature.tolist() == ["f1", "f3"]
+    assert list(flat.columns) == list(TABLE_COLUMNS) and flat.signature.tolist() == ["f1", "f3"]
     o = obs.loc[values.index]
     ref = ss.mannwhitneyu(values.loc[o.disease == "covid", ["f1", "f3"]], values.loc[o.disease == "flu", ["f1", "f3"]],
                           method="asymptotic", nan_policy="omit")  # fmt: skip

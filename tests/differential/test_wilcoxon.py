@@ -208,7 +208,7 @@ def test_table_medians_and_means_are_those_of_each_stratum():
     values.iloc[rng.random(n) < 0.05, 1] = np.nan
     obs = pd.DataFrame({"g": rng.choice(["d", "h"], n), "s": rng.choice(["s1", "s2", "s3"], n)}, index=values.index)
     table = differential_table(values, obs, group_col="g", group1="d", group2="h", strata=["s"])
-    for (s_, feat), row in table.set_index(["s", "feature"]).iterrows():
+    for (s_, feat), row in table.set_index(["s", "signature"]).iterrows():
         col = values[feat].astype(np.float64)
         d = col[(obs["s"] == s_) & (obs["g"] == "d")]
         h = col[(obs["s"] == s_) & (obs["g"] == "h")]

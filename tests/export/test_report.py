@@ -178,12 +178,12 @@ def test_volcano_caption_names_top_hit(result_dir: Path, page):
     table = read_table(result_dir / "stages" / "disease_vs_healthy" / "data.zarr").dropna(subset=["pvalue"])
     best = table[table["neg_log10_pval"] == table["neg_log10_pval"].max()]
     top = best.loc[best["activity_diff"].abs().idxmax()]
-    label = f"{top['feature']} ({top['cell_type_l2']})"
+    label = f"{top['signature']} ({top['cell_type_l2']})"
     assert label == "IFNG (Monocyte)"  # the planted signal
     caption = parsed.captions[1]
     assert f"Top hit: {label}" in caption and "q < 0.05" in caption
     header, *rows = parsed.tables["values volcano"]
-    assert header[:3] == ["rank", "feature", "cell_type_l2"] and len(rows) == 10
+    assert header[:3] == ["rank", "signature", "cell_type_l2"] and len(rows) == 10
     assert (rows[0][1], rows[0][2]) == ("IFNG", "Monocyte")
     assert all(label in parsed.images[1]["alt"] for label in volcano_hits(table)["label"])
 

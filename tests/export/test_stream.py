@@ -10,7 +10,7 @@ import pandas as pd
 import zarr
 
 from cytodask.export.stage import stream_h5ad
-from cytodask.export.tables import activity_by_cell_type
+from cytodask.activity.export import activity_by_cell_type
 
 
 def _activity(tmp: Path) -> tuple[ad.AnnData, Path]:

@@ -47,13 +47,13 @@ def test_correlation_matches_scipy_and_csv_change_reruns_only_dependants(tmp_pat
     for sig in act.var_names:
         r = stats.spearmanr(z[sig].to_numpy(), ages)
         np.testing.assert_allclose(sub.loc[sig, "rho"], r.statistic, rtol=1e-10, atol=1e-12)
-        np.testing.assert_allclose(sub.loc[sig, "p_value"], r.pvalue, rtol=1e-8)
+        np.testing.assert_allclose(sub.loc[sig, "pvalue"], r.pvalue, rtol=1e-8)
         ref_p.append(r.pvalue)
         assert sub.loc[sig, "n_samples"] == mask.sum()
     q = multipletests(ref_p, method="fdr_bh")[1]
-    np.testing.assert_allclose(sub.loc[list(act.var_names), "q_value"], q, rtol=1e-10)
+    np.testing.assert_allclose(sub.loc[list(act.var_names), "qvalue"], q, rtol=1e-10)
     export = pd.read_parquet(out / "exports" / "export" / "correlations.parquet")
-    assert list(export.columns[:7]) == ["signature", "signature_type", "variable", "rho", "p_value", "q_value",
+    assert list(export.columns[:7]) == ["signature", "signature_type", "variable", "rho", "pvalue", "qvalue",
                                         "n_samples"]
 
     # edit the metadata CSV: only the correlation stage and the export rerun

@@ -31,7 +31,7 @@ def test_process_submission_runs_activity_differential_correlation(tmp_path: Pat
     # the planted IFNG response in disease monocytes is the largest monocyte shift, and significant
     # (with 5 vs 5 samples the rank test's p-value saturates, so rank by effect, not by p)
     mono = diff[diff["cell_type_l2"] == "Monocyte"].sort_values("activity_diff", ascending=False)
-    assert mono["feature"].iloc[0] == "IFNG" and mono["pvalue"].iloc[0] < 0.05
+    assert mono["signature"].iloc[0] == "IFNG" and mono["pvalue"].iloc[0] < 0.05
     corr = res.correlation["activity_CytoSig_cell_type_l2"]
     assert {"age", "BMI"} <= set(corr["variable"])
     assert "activity_CytoSig_sample" in res.activity
@@ -52,6 +52,10 @@ def test_process_with_a_source_and_errors(tmp_path: Path, e2e_atlas: Path):
         pipe.process(source=LocalH5ADSource(e2e_atlas), analyses=["validation"], output_dir=tmp_path / "x")
     with pytest.raises(ValueError, match="aggregation level 'celltype_L9' matches no obs column"):
         pipe.process(source=LocalH5ADSource(e2e_atlas), aggregation_levels=["celltype_L9"], output_dir=tmp_path / "y")
-    with pytest.raises(ValueError, match="control level 'nope' not in 'disease' levels"):
+    with pytest.raises(ValueError, match="group2 \\(control\\) level 'nope' not in 'disease' levels"):
+        pipe.process(source=LocalH5ADSource(e2e_atlas), analyses=["differential"], group2="nope",
+                     output_dir=tmp_path / "z")
+    with pytest.raises(ValueError, match="group2 \\(control\\) level 'nope'"), \
+            pytest.warns(DeprecationWarning, match="control=...\\) is deprecated; use group2"):
         pipe.process(source=LocalH5ADSource(e2e_atlas), analyses=["differential"], control="nope",
                      output_dir=tmp_path / "z")

@@ -9,19 +9,16 @@ from typing import Any
 import anndata
 import dask
 import pandas as pd
-import zarr
 
+from cytodask.core.persist import persist_table
 from cytodask.core.report import ReportSection
 from cytodask.core.stage import ExportOptions, ExportTable, PipelinePlan, Stage, StageContext
-from cytodask.core.tables import read_table, write_table
+from cytodask.core.tables import read_table
 from cytodask_toy.api import COLUMNS, signature_spread
 
 
 def _block(state: Any, fingerprint: str, src: str, min_samples: int) -> dict[str, Any]:
-    table = signature_spread(anndata.read_zarr(src), min_samples=min_samples)
-    write_table(zarr.open_group(str(state.path), mode="w", zarr_format=3), table)
-    state.record_block(0, fingerprint, {"block": 0, "rows": len(table)})
-    return {"block": 0}
+    return persist_table(state, fingerprint, signature_spread(anndata.read_zarr(src), min_samples=min_samples))
 
 
 def read_spread(path: Path, options: ExportOptions) -> pd.DataFrame:
