@@ -124,7 +124,7 @@ def run(dataset: str, *, n_rand: int = 1000, reference: bool = True,
                 row["warm_s"] = warm
                 row["warm_ratio"] = (ref_s / warm) if ref_s else None
             if ref_z is not None:
-                z = res.zscore.loc[ref_z.index, ref_z.columns].to_numpy()
+                z = res.zscore.T.loc[ref_z.index, ref_z.columns].to_numpy()
                 if method == "permutation":
                     row["max_abs_dz"] = float(np.abs(z - ref_z.to_numpy()).max())
                 row["z_pearson"] = float(np.corrcoef(z.ravel(), ref_z.to_numpy().ravel())[0, 1])

@@ -26,7 +26,7 @@ from .graph import LazyActivity, activity_graph, gene_mean_graph
 from .inputs import as_samples_by_genes, check_values, control_rows, is_dask
 from .kernels import InputKind
 from .operands import prepare_signature, signature_label
-from .result import ActivityResult, uns_safe
+from .result import ActivityResult, Orientation, check_orientation, uns_safe
 from .ridge import Method
 from .rng import RNGName, permutation_table
 from .signatures import SignatureLike, expand_groups
@@ -58,6 +58,7 @@ def infer(
     signature_dir: str | os.PathLike | None = None,
     batch_size: int | None = None,
     threads: int | None = None,
+    orientation: Orientation = "samples",
 ) -> ActivityResult:
     """Infer signalling activity by ridge regression on a signature (SecAct method).
 
@@ -100,11 +101,15 @@ def infer(
     threads
         Threads for sparse NumPy input: chunks of cells, and permutation batches
         (default: all available cores, or 1 inside a Dask task); results do not depend on it.
+    orientation
+        ``"samples"``: every statistic is samples x signatures (AnnData's orientation, as the lazy
+        result and the stage's output). ``"signatures"`` (signatures x samples) is deprecated.
 
     Returns
     -------
     ActivityResult
     """
+    check_orientation(orientation, warn=True)
     _check_choice("method", method, ("permutation", "analytic"))
     _check_choice("input_kind", input_kind, ("counts", "logexpr", "differential"))
     if method == "permutation" and (isinstance(n_rand, bool) or not isinstance(n_rand, (int, np.integer))
@@ -141,7 +146,8 @@ def infer(
                              perm_table=table)
         params.update(backend="blocks", centred=gene_mean is not None, lazy=True)
         return LazyActivity(**out, signatures=prep.names, samples=sample_names,  # type: ignore[return-value]
-                            coverage=prep.match.coverage, genes=prep.match.genes, params=params)
+                            coverage=prep.match.coverage, genes=prep.match.genes, params=params,
+                            orientation=orientation)
     threads = 1 if threads is None and in_dask_task() else check_threads(threads)
     stats, empty, centred = run_in_memory(mat, prep.T, prep.match.expr_idx, control=ctrl, input_kind=input_kind,
                                           scale=scale, method=method, perm_table=table, batch_size=batch_size,
@@ -154,8 +160,8 @@ def infer(
     params["centred"] = centred
     return ActivityResult(
         **frames, coverage=prep.match.coverage, empty=pd.Series(to_numpy(empty), index=sample_names, name="empty"),
-        genes=prep.match.genes, params=params,
-    )
+        genes=prep.match.genes, params=params, orientation="signatures",
+    ).oriented(orientation)
 
 
 def in_dask_task() -> bool:
@@ -199,7 +205,7 @@ def score(
     adata = adata.copy() if copy else adata
     res = infer(adata, signature, layer=layer, **kwargs)
     key = key_added or f"activity_{signature_label(signature)}"
-    adata.obsm[key] = res.zscore.T.set_axis(adata.obs_names, axis=0)
+    adata.obsm[key] = res.oriented("samples").zscore.set_axis(adata.obs_names, axis=0)
     adata.uns[key] = {
         "params": uns_safe(res.params),
         "empty": res.empty.to_numpy(),

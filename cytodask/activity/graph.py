@@ -27,7 +27,7 @@ from cytodask.core.persist import share
 
 from .kernels import InputKind, gene_mean_partial, gene_means, prepare_block, prepared_activity
 from .operands import PreparedSignature
-from .result import ActivityResult
+from .result import ActivityResult, Orientation
 from .ridge import Method
 
 KEYS = ("beta", "se", "zscore", "pvalue")
@@ -127,13 +127,14 @@ class LazyActivity:
     coverage: pd.Series
     genes: pd.Index
     params: dict[str, Any]
+    orientation: Orientation = "samples"
 
     def compute(self, **kwargs: Any) -> ActivityResult:
-        """Compute everything in one pass; returns the in-memory :class:`ActivityResult`."""
+        """Compute everything in one pass; returns the in-memory :class:`ActivityResult` (same orientation)."""
         values = [np.asarray(to_numpy(v)) for v in
                   dask.compute(self.beta, self.se, self.zscore, self.pvalue, self.empty, **kwargs)]
-        frames = {k: pd.DataFrame(v.T, index=self.signatures, columns=self.samples)
+        frames = {k: pd.DataFrame(v, index=self.samples, columns=self.signatures)
                   for k, v in zip(KEYS, values, strict=False)}
         return ActivityResult(**frames, coverage=self.coverage,
                               empty=pd.Series(values[4].astype(bool), index=self.samples, name="empty"),
-                              genes=self.genes, params=self.params)
+                              genes=self.genes, params=self.params).oriented(self.orientation)

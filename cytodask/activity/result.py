@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+import warnings
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
+Orientation = Literal["samples", "signatures"]
+FRAMES = ("beta", "se", "zscore", "pvalue")
+
 
 @dataclass
 class ActivityResult:
-    """Activity statistics, each signatures x samples.
+    """Activity statistics, each samples x signatures (AnnData's orientation: rows = samples or cells).
 
     Attributes
     ----------
     beta, se, zscore, pvalue
-        DataFrames, signatures x samples (grouped signatures expanded to every member).
+        DataFrames, samples x signatures (grouped signatures expanded to every member);
+        signatures x samples for ``orientation="signatures"`` (deprecated).
     coverage
         Per signature: fraction of its (non-zero weight) genes found in the data.
     empty
@@ -25,6 +30,8 @@ class ActivityResult:
         The common genes, in the order used (the permutation tables depend on it).
     params
         The parameters that produced the result.
+    orientation
+        ``"samples"`` (rows = samples) or the deprecated ``"signatures"`` (rows = signatures).
     """
 
     beta: pd.DataFrame
@@ -35,22 +42,43 @@ class ActivityResult:
     empty: pd.Series
     genes: pd.Index
     params: dict[str, Any] = field(default_factory=dict)
+    orientation: Orientation = "samples"
+
+    def oriented(self, orientation: Orientation) -> ActivityResult:
+        """This result with rows = samples (``"samples"``) or rows = signatures (``"signatures"``)."""
+        check_orientation(orientation)
+        if orientation == self.orientation:
+            return self
+        return replace(self, **{k: getattr(self, k).T for k in FRAMES}, orientation=orientation)
 
     def to_anndata(self) -> Any:
         """AnnData with obs = samples, var = signatures, X = z-scores, layers beta/se/pvalue."""
         import anndata as ad
 
-        obs = pd.DataFrame({"empty": self.empty.to_numpy()}, index=self.zscore.columns.astype(str))
+        res = self.oriented("samples")
+        obs = pd.DataFrame({"empty": res.empty.to_numpy()}, index=res.zscore.index.astype(str))
         var = pd.DataFrame(
-            {"coverage": self.coverage.reindex(self.zscore.index).to_numpy()}, index=self.zscore.index.astype(str)
+            {"coverage": res.coverage.reindex(res.zscore.columns).to_numpy()}, index=res.zscore.columns.astype(str)
         )
-        layers = {k: getattr(self, k).T.to_numpy() for k in ("beta", "se", "pvalue")}
+        layers = {k: getattr(res, k).to_numpy() for k in ("beta", "se", "pvalue")}
         uns = {
-            "params": uns_safe(self.params),
-            "coverage": {str(k): float(v) for k, v in self.coverage.items()},
-            "genes": np.asarray(self.genes, dtype=str),
+            "params": uns_safe(res.params),
+            "coverage": {str(k): float(v) for k, v in res.coverage.items()},
+            "genes": np.asarray(res.genes, dtype=str),
         }
-        return ad.AnnData(X=self.zscore.T.to_numpy(), obs=obs, var=var, layers=layers, uns=uns)
+        return ad.AnnData(X=res.zscore.to_numpy(), obs=obs, var=var, layers=layers, uns=uns)
+
+
+def check_orientation(orientation: Any, *, warn: bool = False) -> Orientation:
+    """``orientation`` if valid; with ``warn``, a FutureWarning for the deprecated ``"signatures"``."""
+    if orientation not in ("samples", "signatures"):
+        raise ValueError(f"orientation={orientation!r}: use 'samples' (rows = samples, AnnData's orientation) "
+                         "or the deprecated 'signatures'")
+    if warn and orientation == "signatures":
+        warnings.warn("orientation='signatures' (rows = signatures) is deprecated and will be removed in the next "
+                      "release; results are samples x signatures by default (use .T where signatures x samples "
+                      "is needed)", FutureWarning, stacklevel=3)
+    return orientation
 
 
 def uns_safe(params: dict[str, Any]) -> dict[str, Any]:

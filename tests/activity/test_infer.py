@@ -43,7 +43,7 @@ def test_r_secact_reference_exact(ly86, r_ref, secact):
     assert res.params["n_genes"] == 7720
     for k in KEYS:
         ref = r_ref[k]
-        got = getattr(res, k).loc[ref.index, ref.columns]
+        got = getattr(res, k).T.loc[ref.index, ref.columns]  # R: signatures x samples
         # R SecAct (C rand() permutations) reproduced: 1e-10 absolute
         np.testing.assert_allclose(got.to_numpy(), ref.to_numpy(), rtol=0, atol=1e-10, err_msg=k)
 
@@ -52,8 +52,8 @@ def test_r_secact_reference_analytic(ly86, r_ref):
     res = infer(ly86, "SecAct", signature_dir=SIGNATURE_DIR, group=False, input_kind="differential",
                 method="analytic", backend="numpy")
     ref = r_ref["zscore"]
-    np.testing.assert_allclose(res.beta.loc[ref.index], r_ref["beta"], rtol=0, atol=1e-10)  # same beta
-    r = np.corrcoef(res.zscore.loc[ref.index, "Diff"], ref["Diff"])[0, 1]
+    np.testing.assert_allclose(res.beta.T.loc[ref.index], r_ref["beta"], rtol=0, atol=1e-10)  # same beta
+    r = np.corrcoef(res.zscore.loc["Diff", ref.index], ref["Diff"])[0, 1]
     assert r >= 0.999  # closed-form z vs 1000 sampled permutations (measured 0.99974)
     assert res.params["method"] == "analytic" and res.params["n_rand"] == 0
 
@@ -77,7 +77,7 @@ def test_input_types_agree(sc):
     counts, genes, cells = sc
     kw = dict(n_rand=50, min_genes=50, backend="numpy")
     base = infer(_adata(counts, genes, cells), **kw)
-    assert base.beta.shape == (43, 60) and list(base.beta.columns) == list(cells)
+    assert base.beta.shape == (60, 43) and list(base.beta.index) == list(cells)  # AnnData's orientation
     dense = counts.toarray()
     _same(base, infer(_adata(dense, genes, cells), **kw), atol=1e-10)
     _same(base, infer(pd.DataFrame(dense.T, index=genes, columns=cells), **kw), atol=1e-10)
@@ -105,7 +105,7 @@ def test_block_kernels_split_independent(sc):
     out = [activity_block(prep.T, block[a:b], totals=totals[a:b], gene_mean=g, perm_table=table)[0]
            for a, b in bounds]
     for i, k in enumerate(KEYS):
-        np.testing.assert_allclose(np.hstack([o[i] for o in out]), getattr(res, k).to_numpy(), rtol=0, atol=1e-12)
+        np.testing.assert_allclose(np.hstack([o[i] for o in out]).T, getattr(res, k).to_numpy(), rtol=0, atol=1e-12)
 
 
 def test_ensembl_ids(sc):
@@ -151,12 +151,12 @@ def test_all_zero_cells_are_flagged_and_zero(sc, layout):
     res = infer(x, genes=genes, samples=names, **kw)
     assert res.empty.sum() == 2 and res.empty["empty1"] and res.empty["empty2"]
     for k, v in (("beta", 0.0), ("se", 0.0), ("zscore", 0.0), ("pvalue", 1.0)):
-        assert (getattr(res, k)[["empty1", "empty2"]] == v).all().all()
+        assert (getattr(res, k).loc[["empty1", "empty2"]] == v).all().all()
     assert np.isfinite(res.zscore.to_numpy()).all()
     # empty cells do not enter the gene means: the other cells are unchanged
     ref = infer(counts, genes=genes, samples=cells, **kw)
     for k in KEYS:
-        np.testing.assert_allclose(getattr(res, k)[cells], getattr(ref, k), rtol=0, atol=1e-12)
+        np.testing.assert_allclose(getattr(res, k).loc[cells], getattr(ref, k), rtol=0, atol=1e-12)
 
 
 def test_constant_and_duplicate_signature_columns(sc, cytosig, tmp_path):
@@ -167,13 +167,13 @@ def test_constant_and_duplicate_signature_columns(sc, cytosig, tmp_path):
     sig["DUP"] = sig[first]
     kw = dict(n_rand=40, min_genes=50, backend="numpy", input_kind="counts")
     res = infer(counts, sig, genes=genes, samples=cells, group=False, **kw)
-    assert (res.zscore.loc["CONST"] == 0).all() and (res.pvalue.loc["CONST"] == 1).all()
-    np.testing.assert_allclose(res.beta.loc["DUP"], res.beta.loc[first], rtol=1e-12)  # ridge splits evenly
+    assert (res.zscore["CONST"] == 0).all() and (res.pvalue["CONST"] == 1).all()
+    np.testing.assert_allclose(res.beta["DUP"], res.beta[first], rtol=1e-12)  # ridge splits evenly
     grouped = infer(counts, sig, genes=genes, samples=cells, **kw)  # custom: grouped by default
     assert grouped.params["group"] and sorted([first, "DUP"]) in map(sorted, grouped.params["groups"].values())
-    assert list(grouped.zscore.index) == list(sig.columns)
-    pd.testing.assert_series_equal(grouped.zscore.loc["DUP"], grouped.zscore.loc[first], check_names=False)
-    assert (grouped.zscore.loc["CONST"] == 0).all()
+    assert list(grouped.zscore.columns) == list(sig.columns)
+    pd.testing.assert_series_equal(grouped.zscore["DUP"], grouped.zscore[first], check_names=False)
+    assert (grouped.zscore["CONST"] == 0).all()
     grouped.to_anndata().write_h5ad(tmp_path / "grouped.h5ad")  # group lists survive h5ad
     assert list(ad.read_h5ad(tmp_path / "grouped.h5ad").uns["params"]["groups"].values())[0].size == 2
 
@@ -203,8 +203,17 @@ def test_to_anndata_and_score(sc, tmp_path):
     res = infer(adata, n_rand=20, min_genes=50, backend="numpy")
     out = res.to_anndata()
     assert out.shape == (60, 43) and list(out.obs_names) == list(cells)
-    np.testing.assert_array_equal(out.X, res.zscore.T.to_numpy())
-    np.testing.assert_array_equal(out.layers["pvalue"], res.pvalue.T.to_numpy())
+    np.testing.assert_array_equal(out.X, res.zscore.to_numpy())
+    np.testing.assert_array_equal(out.layers["pvalue"], res.pvalue.to_numpy())
+    # the deprecated orientation (signatures x samples) for one release, with a warning; same AnnData
+    with pytest.warns(FutureWarning, match="orientation='signatures'.* is deprecated"):
+        old = infer(adata, n_rand=20, min_genes=50, backend="numpy", orientation="signatures")
+    assert old.zscore.shape == (43, 60) and list(old.zscore.columns) == list(cells)
+    for k in KEYS:
+        pd.testing.assert_frame_equal(getattr(old, k).T, getattr(res, k))
+    np.testing.assert_array_equal(old.to_anndata().X, out.X)
+    with pytest.raises(ValueError, match="orientation='cells'"):
+        infer(adata, orientation="cells")
     assert out.uns["params"]["rng"] == "srand" and "coverage" in out.var
     out.write_h5ad(tmp_path / "act.h5ad")
     assert ad.read_h5ad(tmp_path / "act.h5ad").uns["params"]["n_genes"] == res.params["n_genes"]
@@ -232,7 +241,7 @@ def test_coverage_reported(sc):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         res = infer(counts, genes=genes, method="analytic", min_genes=50, backend="numpy")
-    assert res.coverage.between(0, 1).all() and res.coverage.index.equals(res.zscore.index)
+    assert res.coverage.between(0, 1).all() and res.coverage.index.equals(res.zscore.columns)
     assert len(res.genes) == res.params["n_genes"]
 
 

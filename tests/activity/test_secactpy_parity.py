@@ -97,7 +97,7 @@ def test_single_cell_permutation_matches_secactpy(secactpy_out, data, layout):
     res = infer(adata, "CytoSig", input_kind="counts", group=False, n_rand=1000, seed=0, rng="srand", backend="numpy")
     for key in ("beta", "se", "zscore", "pvalue"):
         ref = _read(secactpy_out, key)
-        ours = getattr(res, key).loc[ref.index, ref.columns]
+        ours = getattr(res, key).T.loc[ref.index, ref.columns]  # secactpy: signatures x cells
         # tolerance 1e-8 (abs): same tables, same formulas; only summation order differs
         np.testing.assert_allclose(ours.to_numpy(), ref.to_numpy(), rtol=0, atol=1e-8, err_msg=key)
 
@@ -107,10 +107,10 @@ def test_single_cell_analytic_z_correlates_with_secactpy(secactpy_out, data):
     adata = ad.AnnData(X=counts, obs=pd.DataFrame(index=cells), var=pd.DataFrame(index=genes))
     res = infer(adata, "CytoSig", input_kind="counts", group=False, method="analytic", backend="numpy")
     ref = _read(secactpy_out, "zscore")
-    ours = res.zscore.loc[ref.index, ref.columns].to_numpy().ravel()
+    ours = res.zscore.T.loc[ref.index, ref.columns].to_numpy().ravel()  # secactpy: signatures x cells
     # closed-form z vs 1000 sampled permutations: Pearson >= 0.999
     assert np.corrcoef(ours, ref.to_numpy().ravel())[0, 1] >= 0.999
-    np.testing.assert_allclose(res.beta.loc[ref.index, ref.columns], _read(secactpy_out, "beta"), atol=1e-10)
+    np.testing.assert_allclose(res.beta.T.loc[ref.index, ref.columns], _read(secactpy_out, "beta"), atol=1e-10)
 
 
 def test_grouped_custom_signature_matches_secactpy(secactpy_out, data, cytosig):
@@ -120,10 +120,10 @@ def test_grouped_custom_signature_matches_secactpy(secactpy_out, data, cytosig):
     assert res.params["group"] and {"IFNG|IFNG_like", "IL6|IL6_like"} <= set(res.params["groups"])
     for key in ("beta", "se", "zscore", "pvalue"):
         ref = _read(secactpy_out, "grouped_" + key)  # expanded to every member, sorted rows
-        assert sorted(ref.index) == sorted(res.zscore.index)
-        ours = getattr(res, key).loc[ref.index, ref.columns]
+        assert sorted(ref.index) == sorted(res.zscore.columns)
+        ours = getattr(res, key).T.loc[ref.index, ref.columns]
         np.testing.assert_allclose(ours.to_numpy(), ref.to_numpy(), rtol=0, atol=1e-8, err_msg=key)  # 1e-8 abs
-    np.testing.assert_array_equal(res.zscore.loc["IFNG"], res.zscore.loc["IFNG_like"])
+    np.testing.assert_array_equal(res.zscore["IFNG"], res.zscore["IFNG_like"])
 
 
 @pytest.mark.parametrize("i", range(len(TABLES)))

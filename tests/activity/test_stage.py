@@ -42,7 +42,7 @@ def test_single_cell_stage_equals_infer(tmp_path: Path, atlas_h5ad: Path, method
     # gene-mean pass differs between blockings: 1e-10 absolute
     for key, frame in (("X", ref.zscore), ("beta", ref.beta), ("se", ref.se), ("pvalue", ref.pvalue)):
         ours = got.X if key == "X" else got.layers[key]
-        expected = frame.loc[list(got.var_names), list(got.obs_names)].to_numpy().T
+        expected = frame.loc[list(got.obs_names), list(got.var_names)].to_numpy()  # both cells x signatures
         np.testing.assert_allclose(ours, expected, rtol=0, atol=1e-10, err_msg=key)
     assert got.obs["empty"].dtype == bool
 
@@ -57,7 +57,7 @@ def test_pseudobulk_stage_equals_infer_on_pseudobulk_counts(tmp_path: Path, atla
     got = ad.read_zarr(store.stage_path("act"))
     counts = ad.AnnData(pb.layers["counts"], obs=pb.obs, var=pb.var)
     ref = infer(counts, "CytoSig", method="analytic", input_kind="counts", backend="numpy")
-    np.testing.assert_allclose(got.X, ref.zscore.loc[list(got.var_names), list(got.obs_names)].to_numpy().T,
+    np.testing.assert_allclose(got.X, ref.zscore.loc[list(got.obs_names), list(got.var_names)].to_numpy(),
                                rtol=0, atol=1e-10)
     assert got.var["coverage"].between(0, 1).all()
 
