@@ -6,6 +6,7 @@ Failures exit non-zero with a one-line reason (``--traceback`` shows the rest).
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 import warnings
@@ -14,6 +15,30 @@ from pathlib import Path
 from typing import Any
 
 from cytodask.core.events import Event
+
+_WRITTEN = [0]  # blocks written and recorded by this command (for the disk-full message)
+
+
+def os_error_message(e: BaseException, written: int) -> str | None:
+    """What, where and how to fix for the OS errors a user can act on (never a raw errno); else ``None``."""
+    cur: BaseException | None = e
+    while cur is not None and not isinstance(cur, OSError):
+        cur = cur.__cause__ or cur.__context__
+    if cur is None or cur.errno is None:
+        return None
+    where = cur.filename or "the output"
+    if cur.errno in (errno.ENOSPC, errno.EDQUOT):
+        return (f"no space left on the device (or quota) holding {where}: {written} block(s) were written and "
+                "recorded by this run and are kept; free space (or choose an output on a larger disk) and run the "
+                "same command again: it resumes after them")
+    if cur.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        why = "a read-only file system" if cur.errno == errno.EROFS else "permission denied"
+        return (f"cannot write {where}: {why}; choose an output you can write (--output / STORE) or ask the "
+                "directory's owner for write permission")
+    if cur.errno in (errno.EEXIST, errno.ENOTDIR):
+        return (f"cannot create a directory at {where}: a file is in the way (the path or one of its parents is a "
+                "regular file); choose an output path whose parents are directories")
+    return None
 
 
 class _Progress:
@@ -39,6 +64,8 @@ class _Progress:
 
     def __call__(self, ev: Event) -> None:
         kind, stage = ev["event"], ev.get("stage")
+        if kind == "block_done":
+            _WRITTEN[0] += 1
         if kind == "stage_repaired":  # always said, bars or not
             print(f"  {stage}: {ev['reason']}", file=sys.stderr)
             return
@@ -105,6 +132,8 @@ def _cmd_status(args: argparse.Namespace) -> int:
         elif r.state == "damaged":
             detail = f" ({r.problems[0]}; the next rebuild recomputes it)"
         print(f"{r.name:<{width}}  {r.state}{detail}")
+        for problem in r.problems[1 if r.state == "damaged" else 0:]:
+            print(f"{'':<{width}}  ! {problem}")
     return 0
 
 
@@ -211,6 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    _WRITTEN[0] = 0
     warnings.filterwarnings("ignore", message=".*autosharding.*")
     warnings.filterwarnings("ignore", message=".*Consolidated metadata.*")
     try:
@@ -221,7 +251,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as e:
         if args.traceback:
             raise
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        msg = os_error_message(e, _WRITTEN[0]) or (str(e).splitlines()[0] if str(e) else type(e).__name__)
         print(f"cytodask: error: {msg}", file=sys.stderr)
         return 1
 

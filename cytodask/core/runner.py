@@ -62,12 +62,38 @@ def stage_fingerprints(stages: Sequence[Stage], *, full_hash: bool = False) -> d
             s.bind(by_name)
         missing = [i for i in s.inputs if i not in fps]
         if missing:
-            raise ValueError(
-                f"stage {s.name!r} reads {missing}, which must be defined before it "
-                f"(stages so far: {list(fps)})"
-            )
+            raise ValueError(_order_problem(s.name, missing, by_name, list(fps)))
         fps[s.name] = s.fingerprint(fps, full_hash=full_hash)
     return fps
+
+
+def _order_problem(name: str, missing: list[str], by_name: dict[str, Stage], before: list[str]) -> str:
+    """Why stage ``name`` cannot read ``missing``: no such stage, a cycle (named), or defined later."""
+    unknown = [m for m in missing if m not in by_name]
+    if unknown:
+        return (f"stage {name!r} reads {unknown}, which is no stage of this run (stages: {sorted(by_name)}); "
+                "fix the name in its inputs")
+    cycle = _cycle_through(name, by_name)
+    if cycle:
+        return (f"stages read each other in a cycle: {' reads '.join(repr(c) for c in cycle)}; every stage's inputs must come "
+                "from stages that do not (indirectly) read it: remove one of these inputs")
+    return (f"stage {name!r} reads {missing}, which must be defined before it (stages so far: {before}); "
+            "move those stages above it")
+
+
+def _cycle_through(start: str, by_name: dict[str, Stage]) -> list[str] | None:
+    """A path ``start -> ... -> start`` along stage inputs, if there is one."""
+    stack: list[tuple[str, list[str]]] = [(start, [start])]
+    seen: set[str] = set()
+    while stack:
+        node, path = stack.pop()
+        for nxt in by_name[node].inputs if node in by_name else ():
+            if nxt == start:
+                return [*path, start]
+            if nxt not in seen:
+                seen.add(nxt)
+                stack.append((nxt, [*path, nxt]))
+    return None
 
 
 def run_stages(

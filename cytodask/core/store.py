@@ -25,6 +25,7 @@ counted as done.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import os
 import re
@@ -160,19 +161,27 @@ class StageState:
 
         Returns ``({block: what is wrong}, [what is wrong with the stage's other files])``.
         Sizes are always compared (one ``stat`` per file); contents only with ``checksums``.
-        A file rewritten by several blocks (in order) is judged by the last one's record.
+        A file rewritten by several blocks (in order) is judged by the last one's record; in a stage
+        not yet complete, a file of the last recorded block ``k`` that has *grown* while block
+        ``k + 1`` has no record is the shared chunk that block ``k + 1`` was extending when the run
+        was killed (it rewrites it on resume), not damage.
         """
         recs = self.records(fingerprint)
         expected, writers = _chunk_writers(recs)
+        m = self.manifest() or {}
+        complete = m.get("state") == "complete"
         bad: dict[int, str] = {}
         for rel, dig in expected.items():
             problem = check_file(self.path / rel, dig, checksums=checksums)
+            if problem and not complete and writers[rel][-1] + 1 not in recs:
+                with contextlib.suppress(FileNotFoundError):
+                    if (self.path / rel).stat().st_size > dig[0]:
+                        problem = None
             if problem:
                 for i in writers[rel]:
                     bad.setdefault(i, f"{self.path / rel} {problem}")
-        m = self.manifest() or {}
         other = []
-        if m.get("state") == "complete":
+        if complete:
             for rel, dig in (m.get("files") or {}).items():
                 problem = check_file(self.path / rel, dig, checksums=checksums)
                 if problem:

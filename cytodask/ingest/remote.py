@@ -205,6 +205,17 @@ class RemoteH5ADSource(_H5ADReader):
                 f"{self.name} is not an HDF5/.h5ad file{hint}: it starts with {head!r}; point at an .h5ad file"
             ) from exc
 
+    def read_rows(self, start: int, stop: int) -> Any:
+        """Rows ``[start, stop)``; a transfer that breaks off says so, and that a rerun resumes."""
+        try:
+            return super().read_rows(start, stop)
+        except Exception as exc:
+            msg = transfer_failure(self.name, exc)
+            if msg is None:
+                raise
+            self.close()  # the connection is gone: the next read reopens it
+            raise ConnectionError(f"{msg} (reading cells {start}..{stop})") from exc
+
     def close(self) -> None:
         """Close the open file and remove a CSC row spill (both come back on next use)."""
         super().close()
@@ -281,6 +292,19 @@ def describe_failure(name: str, exc: BaseException) -> str:
     if isinstance(exc, FileNotFoundError):
         return f"cannot open {name}: no such file or object; check the URL"
     return f"cannot open {name}: {type(exc).__name__}: {exc}"
+
+
+_TRANSFER_ERRORS = ("ClientPayloadError", "ServerDisconnectedError", "ClientConnectionError", "ClientOSError",
+                    "ContentLengthError", "IncompleteRead", "ServerTimeoutError")
+
+
+def transfer_failure(name: str, exc: BaseException) -> str | None:
+    """The message for a transfer from ``name`` that broke off mid-way, or ``None`` if ``exc`` is not one."""
+    for cause in _causes(exc):
+        if type(cause).__name__ in _TRANSFER_ERRORS or isinstance(cause, (ConnectionError, TimeoutError)):
+            return (f"the transfer from {name} broke off ({type(cause).__name__}: {cause}); the blocks converted "
+                    "so far are kept: run the same command again, once the server answers, to resume")
+    return None
 
 
 def no_ranges(name: str, why: str) -> str:

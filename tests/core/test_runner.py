@@ -101,6 +101,11 @@ def test_dependency_errors():
         stage_fingerprints([Square("b", inputs=("a",)), Square("a")])
     with pytest.raises(ValueError, match="repeated"):
         stage_fingerprints([Square("a"), Square("a")])
+    # issue 22.10: a cycle is named as one, not as an ordering problem
+    with pytest.raises(ValueError, match=r"in a cycle: 'a' reads 'c' reads 'b' reads 'a'.*remove one of these"):
+        stage_fingerprints([Square("a", inputs=("c",)), Square("b", inputs=("a",)), Square("c", inputs=("b",))])
+    with pytest.raises(ValueError, match=r"reads \['x'\], which is no stage of this run"):
+        stage_fingerprints([Square("a", inputs=("x",))])
 
 
 def test_runs_on_a_local_cluster(tmp_path: Path):

@@ -306,3 +306,31 @@ def test_cli_convert_url_and_rebuild_spec_source(tmp_path: Path, site, server: _
     loaded = load_spec(spec)
     assert loaded.source["path"] == url  # URLs are not resolved against the spec's folder
     assert isinstance(loaded.make_source(), RemoteH5ADSource)
+
+
+def test_server_dying_mid_transfer_says_it_resumes(tmp_path: Path, site, server: _Server,
+                                                    monkeypatch: pytest.MonkeyPatch):
+    """Issue 22.10: a server that dies mid-transfer gives a message saying a rerun resumes, and it does."""
+    import aiohttp
+
+    from cytodask.core.runner import StageFailed
+    from cytodask.ingest.h5ad import _H5ADReader
+
+    _, small, _ = site
+    real = _H5ADReader.read_rows
+
+    def dying(self, start, stop):
+        if start >= 1400:
+            raise aiohttp.ClientPayloadError("Response payload is not completed")
+        return real(self, start, stop)
+
+    monkeypatch.setattr(_H5ADReader, "read_rows", dying)
+    store = tmp_path / "atlas.zarr"
+    url = url_of(server, "counts.h5ad")
+    with pytest.raises(StageFailed, match=rf"the transfer from {url} broke off \(ClientPayloadError.*run the same "
+                                          r"command again, once the server answers, to resume \(reading cells 1400"):
+        convert(RemoteH5ADSource(url, block_size=BLOCK), store, block_cells=700)
+    monkeypatch.setattr(_H5ADReader, "read_rows", real)
+    rep = convert(RemoteH5ADSource(url, block_size=BLOCK), store, block_cells=700)
+    assert (rep.computed, rep.skipped) == (1, 2)
+    assert _same(ad.read_zarr(store).X, small.X)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -144,3 +145,33 @@ def test_outputs_never_replace_user_files(tmp_path: Path, counts_h5ad: Path, e2e
     assert main(["rebuild", str(spec), "--output", str(user / "thesis.tex" / "out"), "-q"]) == 1
     assert "which is a regular file, so no directory can be created there" in capsys.readouterr().err
     assert (user / "thesis.tex").read_text() == "keep me"
+
+
+@pytest.mark.parametrize("err", ["ENOSPC", "EACCES"])
+def test_os_errors_say_what_where_and_fix(tmp_path: Path, counts_h5ad: Path, capsys, monkeypatch, err: str):
+    """Issue 22.10: disk full and permission denied name the place and the fix, never a raw errno."""
+    import errno
+
+    import cytodask.core.store as store_mod
+
+    real = store_mod.atomic_write_json
+
+    def failing(path, obj, **kw):
+        if Path(path).parent.name == "blocks" and obj.get("block", 0) >= 2:
+            code = getattr(errno, err)
+            raise OSError(code, os.strerror(code), str(path))
+        return real(path, obj, **kw)
+
+    monkeypatch.setattr(store_mod, "atomic_write_json", failing)
+    out = tmp_path / "s.zarr"
+    assert main(["convert", str(counts_h5ad), str(out), "--block-cells", "500", "-q"]) == 1
+    msg = capsys.readouterr().err
+    assert "[Errno" not in msg and str(tmp_path / ".s.zarr.cytodask" / "blocks") in msg
+    if err == "ENOSPC":
+        assert "no space left on the device" in msg and "2 block(s) were written and recorded" in msg
+        assert "run the same command again: it resumes after them" in msg
+        monkeypatch.setattr(store_mod, "atomic_write_json", real)
+        assert main(["convert", str(counts_h5ad), str(out), "--block-cells", "500", "-q"]) == 0
+        assert "2 blocks written" in capsys.readouterr().out
+    else:
+        assert "permission denied; choose an output you can write" in msg
