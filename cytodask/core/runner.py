@@ -75,8 +75,9 @@ def _order_problem(name: str, missing: list[str], by_name: dict[str, Stage], bef
                 "fix the name in its inputs")
     cycle = _cycle_through(name, by_name)
     if cycle:
-        return (f"stages read each other in a cycle: {' reads '.join(repr(c) for c in cycle)}; every stage's inputs must come "
-                "from stages that do not (indirectly) read it: remove one of these inputs")
+        chain = " reads ".join(repr(c) for c in cycle)
+        return (f"stages read each other in a cycle: {chain}; every stage's inputs must come from stages that "
+                "do not (indirectly) read it: remove one of these inputs")
     return (f"stage {name!r} reads {missing}, which must be defined before it (stages so far: {before}); "
             "move those stages above it")
 
