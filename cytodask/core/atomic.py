@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -96,3 +97,26 @@ def remove_tree(path: str | os.PathLike[str]) -> None:
     trash = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.trash")
     os.replace(path, trash)
     shutil.rmtree(trash, ignore_errors=True)
+
+
+# The hidden siblings made above: .NAME.<8 hex>.tmp (atomic_path), .old (a replaced directory), .trash (remove_tree).
+TEMPORARY = re.compile(r"^\..+\.[0-9a-f]{8}\.(tmp|old|trash)$")
+
+
+def sweep_temporaries(directory: str | os.PathLike[str], *, prefix: str = "") -> list[Path]:
+    """Remove the temporaries that a killed run left in ``directory``; returns them.
+
+    Only names this module makes (``.NAME.<id>.tmp|old|trash``) that start with ``.{prefix}``
+    are touched. Call it only while no other run can be writing there (under the output's lock,
+    before the run's first write).
+    """
+    d = Path(directory)
+    if not d.is_dir():
+        return []
+    gone = [p for p in d.iterdir() if TEMPORARY.match(p.name) and p.name.startswith(f".{prefix}")]
+    for p in gone:
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+    return gone

@@ -34,7 +34,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from cytodask.core.atomic import atomic_write_json, fsync_path, read_json, remove_tree
+from cytodask.core.atomic import TEMPORARY, atomic_write_json, fsync_path, read_json, remove_tree, sweep_temporaries
 from cytodask.core.integrity import check_file, digests, region_files, tree_files
 from cytodask.core.outputs import check_creatable, refuse_foreign, refuse_overlap
 
@@ -302,6 +302,17 @@ class ResultStore:
             fsync_path(self.root.parent)
 
     MARKER = ".cytodask"
+
+    def sweep(self) -> list[Path]:
+        """Remove temporaries of killed runs (``.X.<id>.tmp`` and the like) from the root, ``exports/``
+        (every level) and each stage's directories. Call under the output lock, before the run writes."""
+        dirs = [self.root, self.root / "stages"]
+        exports = self.root / "exports"
+        if exports.is_dir():
+            dirs += [exports, *(p for p in exports.rglob("*") if p.is_dir() and not TEMPORARY.match(p.name))]
+        for n in self.stage_names():
+            dirs += [self.root / "stages" / n, self.stage(n).blocks_dir]
+        return [p for d in dirs for p in sweep_temporaries(d)]
 
     def is_own(self) -> bool:
         """Whether ``root`` is a result directory cytodask made (its marker, run log or a stage manifest)."""

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import zarr
 
-from cytodask.core.atomic import read_json
+from cytodask.core.atomic import read_json, sweep_temporaries
 from cytodask.core.config import Config
 from cytodask.core.events import EventBus
 from cytodask.core.integrity import region_files
@@ -237,6 +237,8 @@ def convert(
     store = Path(store)
     meta = store.parent / f".{store.name}.cytodask"
     check_output_store(store, source, meta)
+    for d, prefix in ((store.parent, f"{store.name}."), (meta, ""), (meta / "blocks", "")):
+        sweep_temporaries(d, prefix=prefix)  # of a killed conversion
     stage = ConvertStage("convert", source, block_cells=block_cells, counts=counts)
 
     class _SingleDir(ResultStore):

@@ -82,6 +82,7 @@ def rebuild(
     store = ResultStore(config.output_dir, fsync=config.checkpoint.fsync)
     store.claim(inputs=[p for s in stages for p in s.external_inputs().values()])
     with OutputLock(store.root, wait=wait):
+        store.sweep()  # temporaries of killed runs (e.g. a half-written export)
         if not spec.source and hasattr(source, "path"):
             spec.source = {"path": str(source.path)}
         atomic_write_json(store.root / "spec.json", spec.resolved(), fsync=config.checkpoint.fsync)
@@ -151,11 +152,16 @@ def status(output: str | os.PathLike[str], *, spec: str | os.PathLike[str] | Non
             stages = []
         names = [s.name for s in stages] if stages else []
     names += [n for n in store.stage_names() if n not in names]
-    out = []
+    inputs = {s.name: s.inputs for s in stages} if sp is not None else {}
+    out: list[StageStatus] = []
     for n in names:
         st = store.stage(n).status(expected.get(n))
         m = st.get("manifest") or {}
         problems = list(st.get("problems", []))
+        behind = [o.name for o in out if o.name in inputs.get(n, ()) and o.state != "complete"]
+        if st["state"] == "complete" and behind:  # e.g. an upstream manifest deleted: this gets recomputed too
+            st["state"] = "stale"
+            problems.append(f"its input {behind} is not complete; the next rebuild recomputes both")
         exported = read_json(root / "exports" / n / "manifest.json")  # written by export stages
         if exported and expected.get(n) and exported.get("fingerprint") != expected[n]:
             problems.append(f"exports/{n} were written by an older run ({exported.get('created')}) and do not "

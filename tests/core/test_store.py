@@ -146,3 +146,22 @@ def test_same_size_edit_with_preserved_mtime_is_seen(tmp_path: Path):
     os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
     assert f.stat().st_size == st.st_size and f.stat().st_mtime_ns == st.st_mtime_ns
     assert file_fingerprint(f) != fp  # the inode change time moved
+
+
+def test_sweep_removes_temporaries_of_killed_runs(tmp_path: Path):
+    """Issue 22.12: a kill during export left `.activity.h5ad.<id>.tmp` in exports/ for good."""
+    rs = ResultStore(tmp_path / "out")
+    StageState(rs.root / "stages" / "a").begin("fp", {})
+    left = [rs.root / "exports" / "export" / ".activity.h5ad.0123abcd.tmp",
+            rs.root / "exports" / ".export.89abcdef.old",
+            rs.root / "stages" / "a" / "blocks" / ".00000001.json.deadbeef.tmp",
+            rs.root / ".spec.json.cafe0123.tmp"]
+    keep = [rs.root / "exports" / "export" / "activity.h5ad", rs.root / "exports" / "export" / ".hidden.tmp",
+            rs.root / "stages" / "a" / "blocks" / "00000001.json"]
+    for p in left[:1] + left[2:] + keep:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text("x")
+    left[1].mkdir()
+    (left[1] / "old.parquet").write_text("x")
+    assert sorted(rs.sweep()) == sorted(left)
+    assert not any(p.exists() for p in left) and all(p.exists() for p in keep)

@@ -169,3 +169,22 @@ def test_damaged_chunk_is_found_and_recomputed(tmp_path: Path, reference, damage
     assert all(fin[n]["event"] == "stage_finished" for n in STAGES[1:])
     assert arrays(out) == arrays(ref)
     assert cytodask("verify", str(out)).returncode == 0
+
+
+def test_deleted_manifest_and_stale_temporaries(tmp_path: Path, reference):
+    """Issue 22.12: a deleted stage manifest leaves no dependant 'complete'; a kill's .tmp files are swept."""
+    spec, ref = reference
+    out = tmp_path / "copy"
+    shutil.copytree(ref, out)
+    (out / "stages" / "pseudobulk" / "manifest.json").unlink()
+    stale = out / "exports" / ".activity.h5ad.0123abcd.tmp"
+    stale.write_bytes(b"half an export")
+    status = cytodask("status", str(out))
+    lines = dict(line.split(None, 1) for line in status.stdout.splitlines())
+    assert lines["pseudobulk"] == "not started" and lines["convert"].startswith("complete")
+    assert all(lines[n].startswith("stale") for n in STAGES[2:]), status.stdout
+    res = cytodask("rebuild", str(spec), "--output", str(out), "-q")
+    assert res.returncode == 0, res.stderr
+    assert not stale.exists()
+    assert arrays(out) == arrays(ref)
+    assert all("complete" in line for line in cytodask("status", str(out)).stdout.splitlines())
