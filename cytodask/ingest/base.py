@@ -119,26 +119,41 @@ COUNT_MODES = ("strict", "warn", "off")
 
 
 def check_counts(
-    block: sp.csr_matrix, *, where: str, layers: Callable[[], list[str]] | None = None, mode: str = "strict"
+    block: sp.csr_matrix, *, where: str, layers: Callable[[], list[str]] | None = None, mode: str = "strict",
+    first_row: int = 0, layer: str | None = None,
 ) -> str | None:
     """Check that ``block`` holds raw counts.
 
     NaN/inf and negative values always raise (no count-based step can use
     them). Non-integer values raise under ``mode="strict"``; under
     ``"warn"`` the message is returned for the caller to warn once; under
-    ``"off"`` nothing is checked. Messages name the place and the fix.
+    ``"off"`` nothing is checked. Messages name the place, the cells (rows
+    counted from ``first_row``), the matrix read (``layer``, default X) and the fix.
     """
     if mode not in COUNT_MODES:
         raise ValueError(f"counts={mode!r}: expected one of {COUNT_MODES}")
     data = block.data
     if mode == "off" or data.size == 0:
         return None
+    matrix = f"layer {layer!r}" if layer else "X"
+
+    def bad_cells(mask: np.ndarray) -> str:
+        rows = np.unique(np.searchsorted(block.indptr, np.flatnonzero(mask), side="right") - 1) + first_row
+        more = f" and {rows.size - 5} more" if rows.size > 5 else ""
+        return f"{rows.size} cell(s) (rows {rows[:5].tolist()}{more})"
+
+    def fix() -> str:
+        names = layers() if layers else None
+        hint = f" (layers in this file: {names})" if names else ""
+        return f"fix those cells in the input, or pass --layer NAME with the raw counts{hint}"
+
     if np.issubdtype(data.dtype, np.floating) and not np.isfinite(data).all():
-        raise ValueError(f"{where}: the matrix holds NaN or infinite values; counts must be finite")
+        raise ValueError(f"{where}: {matrix} holds NaN or infinite values in {bad_cells(~np.isfinite(data))}; "
+                         f"counts must be finite: {fix()}")
     if (data < 0).any():
         raise ValueError(
-            f"{where}: the matrix holds negative values (min {data.min():g}), so it is not raw counts "
-            "(scaled or batch-corrected data?); point at the raw-count matrix or layer"
+            f"{where}: {matrix} holds negative values (min {data.min():g}) in {bad_cells(data < 0)}, so it is "
+            f"not raw counts (scaled or batch-corrected data?): {fix()}"
         )
     if np.issubdtype(data.dtype, np.floating) and not np.all(np.mod(data, 1) == 0):
         names = layers() if layers else None  # asked only when there is something to report

@@ -134,7 +134,8 @@ class ConvertStage(Stage):
         start, stop = self._bounds(index)
         block = self._read(index)
         problem = check_counts(block, where=f"{self.source.name} cells {start}..{stop}",
-                               layers=getattr(self.source, "layers", None), mode=self.counts)
+                               layers=getattr(self.source, "layers", None), mode=self.counts,
+                               first_row=start, layer=getattr(self.source, "layer", None))
         if problem and not self._warned:
             self._warned = True
             warnings.warn(problem + " (converting anyway: counts='warn'; use --strict to refuse)",

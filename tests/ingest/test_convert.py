@@ -262,3 +262,24 @@ def test_full_hash_option(tmp_path: Path, counts_h5ad: Path, capsys):
     assert main(["convert", str(counts_h5ad), str(tmp_path / "s.zarr"), "--full-hash", "-q"]) == 0
     assert main(["convert", str(counts_h5ad), str(tmp_path / "s.zarr"), "--full-hash", "-q"]) == 0
     assert "already up to date" in capsys.readouterr().out
+
+
+def test_bad_values_name_the_cells_and_the_matrix(tmp_path: Path, counts_adata):
+    """Issue 22.10: NaN/inf/negative counts say which cells, which matrix was read and how to fix it."""
+    a = counts_adata.copy()
+    a.layers["raw"] = a.X.copy()
+    a.X = a.X.copy()
+    row = a.X.indptr[1203]  # first stored value of cell 1203
+    a.X.data[row] = -2
+    a.X.data[a.X.indptr[1500]] = np.inf
+    a.write_h5ad(tmp_path / "neg.h5ad")
+    with pytest.raises(ValueError, match=r"cells 1000\.\.1500: X holds negative values \(min -2\) in 1 cell\(s\) "
+                                         r"\(rows \[1203\]\).*pass --layer NAME with the raw counts \(layers in this "
+                                         r"file: \['raw'\]\)"):
+        convert(LocalH5ADSource(tmp_path / "neg.h5ad"), tmp_path / "neg.zarr", block_cells=500)
+    b = counts_adata.copy()
+    b.layers["counts"] = b.X.copy()
+    b.layers["counts"].data[b.layers["counts"].indptr[7]] = np.nan
+    b.write_h5ad(tmp_path / "nan.h5ad")
+    with pytest.raises(ValueError, match=r"layer 'counts' holds NaN or infinite values in 1 cell\(s\) \(rows \[7\]\)"):
+        convert(LocalH5ADSource(tmp_path / "nan.h5ad", layer="counts"), tmp_path / "nan.zarr", block_cells=500)
