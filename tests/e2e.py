@@ -56,7 +56,7 @@ metadata = "{samples}"
 key = "Sample_name"
 on = "sample"
 variables = ["Age", "BMI"]
-by = "cell_type_l2"
+strata = ["cell_type_l2"]
 min_n = 5
 [[stages]]
 name = "export"

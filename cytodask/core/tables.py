@@ -3,11 +3,14 @@
 Every family writes its tables with :func:`write_table` and every reader (the
 family, the export, the report) reads them with :func:`read_table`, so a
 table's on-disk form is defined once: an ``anndata`` dataframe element (named
-``table`` unless told otherwise) whose index is the row number.
+``table`` unless told otherwise) whose index is the row number. The table's
+``attrs`` (JSON-able metadata such as the family of its FDR correction) travel
+with it in the element's Zarr attributes under ``cytodask``.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
@@ -18,6 +21,7 @@ import zarr
 from cytodask.core.anndata_zarr import write_elem
 
 TABLE = "table"
+ATTRS = "cytodask"  # the Zarr attribute holding a table's DataFrame.attrs
 
 
 def write_table(target: str | os.PathLike[str] | zarr.Group, df: pd.DataFrame, *, name: str = TABLE) -> zarr.Group:
@@ -43,6 +47,12 @@ def write_table(target: str | os.PathLike[str] | zarr.Group, df: pd.DataFrame, *
         raise TypeError(f"write_table needs a pandas DataFrame; got {type(df).__name__} for table {name!r}")
     root = target if isinstance(target, zarr.Group) else zarr.open_group(str(target), mode="w", zarr_format=3)
     write_elem(root, name, df.reset_index(drop=True))
+    if df.attrs:
+        try:
+            json.dumps(df.attrs)
+        except TypeError as e:
+            raise TypeError(f"table {name!r}: attrs must be JSON-able (strings, numbers, lists, dicts): {e}") from None
+        root[name].attrs[ATTRS] = dict(df.attrs)
     return root
 
 
@@ -52,4 +62,6 @@ def read_table(path: str | os.PathLike[str] | zarr.Group, name: str = TABLE) -> 
     if name not in root:
         raise FileNotFoundError(f"{path} holds no table {name!r} (elements: {sorted(root)}); "
                                 "run the stage that writes it first")  # fmt: skip
-    return anndata.io.read_elem(root[name])
+    df = anndata.io.read_elem(root[name])
+    df.attrs.update(root[name].attrs.get(ATTRS, {}))
+    return df

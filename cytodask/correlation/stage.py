@@ -12,6 +12,7 @@ stratum × variable family.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -49,11 +50,16 @@ def read_metadata(path: str | os.PathLike[str], key: str) -> pd.DataFrame:
 
 
 def correlation_table(activity: anndata.AnnData, metadata: pd.DataFrame, *, on: str, variables: list[str] | None,
-                      by: str | None, method: str, min_n: int, signature_type: str) -> pd.DataFrame:
-    """Long table of signature × variable correlations (per stratum of ``by``)."""
+                      strata: list[str] | None, method: str, min_n: int, signature_type: str) -> pd.DataFrame:
+    """Long table of signature × variable correlations (within each stratum of ``strata``).
+
+    q-values are BH within each variable × stratum (the family is written in the
+    table's ``attrs["fdr_family"]``).
+    """
     from cytodask.core.stats.fdr import fdr_bh
     from cytodask.correlation import pearson, spearman
 
+    strata = list(strata or [])
     obs = activity.obs
     keep = ~obs["empty"].to_numpy(dtype=bool) if "empty" in obs else np.ones(len(obs), bool)
     samples = obs[on].astype(str).to_numpy()
@@ -64,25 +70,28 @@ def correlation_table(activity: anndata.AnnData, metadata: pd.DataFrame, *, on: 
         raise ValueError(f"metadata variable(s) {bad} are missing or not numeric; numeric columns: {numeric}")
     values = metadata.reindex(samples)[variables].to_numpy(dtype=np.float64)  # samples without metadata → NaN
     z = np.asarray(activity.X, dtype=np.float64)
-    strata = obs[by].astype(str).to_numpy() if by else np.full(len(obs), "all")
+    keys = obs[strata].astype(str) if strata else pd.DataFrame(index=obs.index)
+    codes, uniques = (pd.MultiIndex.from_frame(keys).factorize(sort=True) if strata
+                      else (np.zeros(len(obs), dtype=np.int64), [()]))
     func = spearman if method == "spearman" else pearson
     frames = []
-    for stratum in sorted(set(strata[keep])):
-        m = keep & (strata == stratum)
+    for k in sorted(set(codes[keep])):
+        m = keep & (codes == k)
         a = pd.DataFrame(z[m].T, index=activity.var_names)
         b = pd.DataFrame(values[m].T, index=variables)
         t = func(a, b, min_n=min_n).to_frame()
-        t = t.rename(columns={"feature_a": "signature", "feature_b": "variable",
-                              "n": "n_samples"})
-        if by:
-            t[by] = stratum
+        t = t.rename(columns={"feature_a": "signature", "feature_b": "variable", "n": "n_samples"})
+        for col, value in zip(strata, uniques[k] if strata else (), strict=True):
+            t[col] = value
         frames.append(t)
     table = pd.concat(frames, ignore_index=True)
-    family = table["variable"].astype(str) + "|" + (table[by].astype(str) if by else "")
+    family = table[["variable", *strata]].astype(str).agg("|".join, axis=1)
     table["qvalue"] = fdr_bh(table["pvalue"].to_numpy(), families=family.to_numpy())
     table["signature_type"] = signature_type
     table["n_samples"] = table["n_samples"].astype(np.int64)
-    return table[CORRELATION_COLUMNS + ([by] if by else []) + ["reason"]]
+    table = table[CORRELATION_COLUMNS + strata + ["reason"]]
+    table.attrs["fdr_family"] = f"Benjamini-Hochberg within each of: variable{''.join(' x ' + c for c in strata)}"
+    return table
 
 
 def _obs_metadata(activity: anndata.AnnData, on: str) -> pd.DataFrame:
@@ -93,11 +102,11 @@ def _obs_metadata(activity: anndata.AnnData, on: str) -> pd.DataFrame:
 
 
 def _block(state: StageState, fingerprint: str, src: str, meta: str | None, key: str, on: str,
-           variables: list[str] | None, by: str | None, method: str, min_n: int, signature_type: str) -> dict:
+           variables: list[str] | None, strata: list[str], method: str, min_n: int, signature_type: str) -> dict:
     activity = anndata.read_zarr(src)
     table_meta = read_metadata(meta, key) if meta else _obs_metadata(activity, on)
     table = correlation_table(activity, table_meta, on=on, variables=variables,
-                              by=by, method=method, min_n=min_n, signature_type=signature_type)
+                              strata=strata, method=method, min_n=min_n, signature_type=signature_type)
     return persist_table(state, fingerprint, table)
 
 
@@ -121,8 +130,10 @@ class CorrelationStage(Stage):
         Join ``metadata[key]`` to the activity samples' ``obs[on]``.
     variables
         Numeric columns to use (default: all numeric columns).
+    strata
+        obs columns to correlate within (e.g. ``["cell_type_l2"]``); none: all samples together.
     by
-        Stratify by this obs column (e.g. ``cell_type_l2``), or ``None``.
+        Deprecated spelling of one stratum column (``by = "x"`` is ``strata = ["x"]``).
     method
         ``"spearman"`` or ``"pearson"``.
     """
@@ -133,25 +144,31 @@ class CorrelationStage(Stage):
 
     def __init__(self, name: str, *, inputs: tuple[str, ...], metadata: str | None = None, key: str = "",
                  on: str = "sample",
-                 variables: list[str] | None = None, by: str | None = None,
+                 variables: list[str] | None = None, strata: list[str] | None = None,
                  method: Literal["spearman", "pearson"] = "spearman", min_n: int = 10,
-                 signature_type: str = "CytoSig") -> None:
+                 signature_type: str = "CytoSig", by: str | None = None) -> None:
         super().__init__(name, inputs=inputs)
         if method not in ("spearman", "pearson"):
             raise ValueError(f"method={method!r}: use 'spearman' or 'pearson'")
         if metadata and not key:
             raise ValueError(f"stage {name!r}: metadata needs key (its sample column)")
         self.metadata, self.key, self.on = (Path(metadata) if metadata else None), key, on
-        self.variables, self.by, self.method = variables, by, method
+        if by is not None:
+            warnings.warn(f"correlation stage {name!r}: by = {by!r} is deprecated; write strata = [{by!r}] "
+                          f"(the word differential stages use)", DeprecationWarning, stacklevel=2)
+            if strata and list(strata) != [by]:
+                raise ValueError(f"stage {name!r}: give strata or the deprecated by, not both")
+            strata = [by]
+        self.variables, self.strata, self.method = variables, list(strata or []), method
         self.min_n, self.signature_type = int(min_n), signature_type
 
     def params(self) -> dict[str, Any]:
-        return {"key": self.key, "on": self.on, "variables": self.variables, "by": self.by,
+        return {"key": self.key, "on": self.on, "variables": self.variables, "strata": self.strata,
                 "method": self.method, "min_n": self.min_n, "signature_type": self.signature_type}
 
     # -- declarations (registry) ------------------------------------------------------------------
     def obs_columns(self) -> list[str]:
-        return [c for c in (self.on, self.by) if c]
+        return [self.on, *self.strata]
 
     def export_tables(self) -> list[ExportTable]:
         return [ExportTable("correlations", read_correlations, tuple(CORRELATION_COLUMNS),
@@ -173,12 +190,13 @@ class CorrelationStage(Stage):
         if not variables:
             raise ValueError("correlation needs numeric per-sample obs columns (e.g. age, BMI); none found")
         plan.needs(*variables)
-        return {"inputs": [plan.activity], "on": plan.sample, "variables": list(variables), "by": plan.level,
+        return {"inputs": [plan.activity], "on": plan.sample, "variables": list(variables),
+                "strata": [plan.level] if plan.level else [],
                 "signature_type": plan.signature}
 
     def plan(self, ctx: StageContext) -> int:
         obs = anndata.io.read_elem(zarr.open_group(str(ctx.input(self.inputs[0])), mode="r")["obs"])
-        missing = [c for c in (self.on, self.by) if c and c not in obs.columns]
+        missing = [c for c in (self.on, *self.strata) if c not in obs.columns]
         if missing:
             raise ValueError(f"stage {self.name!r}: column(s) {missing} are not in the samples of "
                              f"{self.inputs[0]!r}; available: {list(obs.columns)}")
@@ -195,7 +213,7 @@ class CorrelationStage(Stage):
         return [dask.delayed(_block, pure=True)(
             ctx.state, ctx.fingerprint, str(ctx.input(self.inputs[0])),
             str(self.metadata) if self.metadata else None, self.key, self.on,
-            self.variables, self.by, self.method, self.min_n, self.signature_type,
+            self.variables, self.strata, self.method, self.min_n, self.signature_type,
             dask_key_name=f"correlation-{ctx.name}-{ctx.fingerprint[:8]}")]
 
     def finalize(self, ctx: StageContext) -> dict[str, Any]:

@@ -26,6 +26,16 @@ TABLE_COLUMNS = (
 )  # fmt: skip
 
 
+def _family_text(fdr_family: Any, *, strata_cols: list[str]) -> str:
+    """The declared family of the table's BH q-values, in words (written in the table's attrs)."""
+    if isinstance(fdr_family, str) and fdr_family == "stratum":
+        within = " x ".join(strata_cols) or "the whole table"
+        return f"Benjamini-Hochberg within each stratum ({within}) of the comparison"
+    if isinstance(fdr_family, str) and fdr_family == "all":
+        return "Benjamini-Hochberg over every row of the table"
+    return f"Benjamini-Hochberg within each value of: {' x '.join(map(str, fdr_family))}"
+
+
 def _check_columns(frame: pd.DataFrame, cols: Sequence[str], what: str = "obs") -> None:
     missing = [c for c in cols if c not in frame.columns]
     if missing:
@@ -202,6 +212,7 @@ def differential_table(
         _check_columns(out, fam_cols, "the output table (fdr_family)")
         labels = out.groupby(fam_cols, dropna=False, sort=False).ngroup().to_numpy()
         out["qvalue"] = fdr_bh(p, families=labels)
+    out.attrs["fdr_family"] = _family_text(fdr_family, strata_cols=list(keys.columns))
     with np.errstate(divide="ignore"):
         out["neg_log10_pval"] = 0.0 - np.log10(p)
     out["reason"] = reason_strings(code, min_n, TWO_SAMPLE_REASONS)

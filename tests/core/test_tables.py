@@ -47,3 +47,21 @@ def test_family_readers_are_the_core_reader():
     from cytodask.differential.stage import read_table as family_reader
 
     assert family_reader is read_table
+
+
+def test_attrs_travel_with_the_table(tmp_path):
+    import pandas as pd
+    import pytest
+
+    from cytodask.core.tables import read_table, write_table
+
+    df = pd.DataFrame({"signature": ["a", "b"], "qvalue": [0.1, 0.2]})
+    df.attrs["fdr_family"] = "Benjamini-Hochberg within each stratum (cell_type)"
+    write_table(tmp_path / "t.zarr", df)
+    back = read_table(tmp_path / "t.zarr")
+    assert back.attrs == df.attrs
+    pd.testing.assert_frame_equal(back, df)
+    bad = df.copy()
+    bad.attrs["x"] = object()
+    with pytest.raises(TypeError, match="attrs must be JSON-able"):
+        write_table(tmp_path / "u.zarr", bad)

@@ -83,6 +83,12 @@ def test_fdr_families_rest_and_no_strata():
                                 fdr_family=["signature"])  # fmt: skip
     for _, sub in t_feat.groupby("signature"):
         np.testing.assert_allclose(sub.qvalue, _bh(sub.pvalue.to_numpy()), rtol=1e-12)
+    assert t_feat.attrs["fdr_family"] == "Benjamini-Hochberg within each value of: signature"
+    assert t_all.attrs["fdr_family"] == "Benjamini-Hochberg over every row of the table"
+    with pytest.warns(DeprecationWarning, match="now called 'signature'"):
+        old_name = differential_table(values, obs, group_col="disease", group1="covid", strata=["cell_type"],
+                                      fdr_family=["feature"])  # fmt: skip
+    pd.testing.assert_frame_equal(old_name, t_feat)
     welch = differential_table(values, obs, group_col="disease", group1="covid", strata=["cell_type"], test="welch")
     alias = differential_table(values, obs, group_col="disease", group1="covid", strata=["cell_type"], test="ttest")
     pd.testing.assert_frame_equal(alias, welch)
