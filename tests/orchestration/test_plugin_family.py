@@ -21,6 +21,7 @@ import pytest
 from cytodask import Config, Pipeline
 from cytodask.core import registry
 from cytodask.ingest import LocalH5ADSource
+from tests.e2e import SPEC
 
 TOY = Path(__file__).parent / "toy_family"
 REPO = Path(__file__).resolve().parents[2]
@@ -40,19 +41,10 @@ def toy(monkeypatch: pytest.MonkeyPatch):
 
 
 def _spec(tmp_path: Path, atlas: Path) -> Path:
+    """The e2e spec's atlas and config, then pseudobulk → activity → the toy stage → export."""
+    head = SPEC.split("[[stages]]")[0].format(atlas=atlas, batch=1000, processes="false")
     spec = tmp_path / "toy.toml"
-    spec.write_text(f"""
-[atlas]
-name = "toy"
-[config]
-cluster = "local"
-n_workers = 1
-processes = false
-threads_per_worker = 2
-dashboard_address = ":0"
-batch_size = 1000
-[source]
-path = "{atlas}"
+    spec.write_text(head + """
 [[stages]]
 name = "pseudobulk"
 type = "pseudobulk"
