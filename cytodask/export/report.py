@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from cytodask.core.atomic import atomic_path, read_json
+from cytodask.core.config import Config
+from cytodask.core.declarations import build_stages
 from cytodask.core.events import Event, read_run_log
 from cytodask.core.stage import Stage
 from cytodask.core.store import ResultStore
@@ -110,10 +112,10 @@ def _build_stages(spec: dict[str, Any]) -> tuple[dict[str, Stage], str]:
     """The run's stage objects by name (convert left out: it needs the source), or why there are none."""
     if not spec.get("stages"):
         return {}, ""
-    from cytodask.orchestration.spec import Spec
-
     try:
-        built = Spec.from_resolved(spec).build(skip_types=("convert",))
+        built = build_stages(spec["stages"], spec_path=Path(spec.get("path", "spec.toml")),
+                             config=Config.from_dict(spec.get("config") or {}), source=lambda: None,
+                             skip_types=("convert",))
     except Exception as e:  # a report never fails on a spec it cannot rebuild; it says why
         return {}, f"the run's spec cannot be read back: {type(e).__name__}: {e}"
     return {st.name: st for st in built}, ""
