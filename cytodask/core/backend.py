@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
+import threading
+import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from functools import lru_cache
@@ -75,9 +78,40 @@ def available_threads() -> int:
         return os.cpu_count() or 1
 
 
+def in_dask_task() -> bool:
+    """True inside a task of a Dask worker or of Dask's local thread pool.
+
+    Library calls there use one thread by default (:func:`check_threads`): the
+    scheduler already runs tasks in parallel, results must not depend on the
+    worker's thread count, and a worker must never change process-wide (BLAS)
+    thread limits, as :func:`ordered_map`'s pool does.
+    """
+    if "distributed" in sys.modules:
+        from distributed import get_worker
+
+        try:
+            get_worker()
+            return True
+        except ValueError:
+            pass
+    threaded = sys.modules.get("dask.threaded")
+    if threaded is None:
+        return False
+    me = threading.current_thread()
+    pools = [threaded.default_pool, *(p for per in list(threaded.pools.values()) for p in per.values())]
+    if any(me in getattr(p, "_threads", ()) for p in pools if p is not None):
+        return True
+    # A new pool thread may run its first task before its executor lists it in ``_threads``
+    # (the executor adds it after ``start()``); its first argument is a weak reference to the executor.
+    args = getattr(me, "_args", ())
+    owner = args[0]() if args and isinstance(args[0], weakref.ReferenceType) else None
+    return owner is not None and any(owner is p for p in pools)
+
+
 def check_threads(threads: int | None) -> int:
+    """The number of threads a library call uses: ``threads``, or by default all cores — one inside a Dask task."""
     if threads is None:
-        return available_threads()
+        return 1 if in_dask_task() else available_threads()
     if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
         raise ValueError(f"threads={threads!r}: give a positive number of threads, or None for all cores")
     return int(threads)
