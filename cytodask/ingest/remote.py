@@ -213,7 +213,6 @@ class RemoteH5ADSource(_H5ADReader):
             msg = transfer_failure(self.name, exc)
             if msg is None:
                 raise
-            self.close()  # the connection is gone: the next read reopens it
             raise ConnectionError(f"{msg} (reading cells {start}..{stop})") from exc
 
     def close(self) -> None:
