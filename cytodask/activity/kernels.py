@@ -64,8 +64,8 @@ def gene_mean_partial(prepared: Prepared, keep: Any | None = None, *, xp: Module
     """
     norm, empty = prepared.norm, prepared.empty
     if keep is not None:
-        keep = xp.asarray(keep)
-        norm, empty = norm[keep], empty[keep]
+        rows = xp.flatnonzero(xp.asarray(keep))  # positions: CuPy's sparse matrices take no boolean rows
+        norm, empty = norm[rows], empty[rows]
     return gene_sum_partial(norm, ~empty, axis=0, xp=xp)
 
 
