@@ -7,7 +7,10 @@ with ``PYTHONPATH=<tree>`` first on ``sys.path`` (the worker checks that
 data, makes one full-size warm-up call (numba compilation or cache load, glibc
 mmap threshold, page faults), then times ``--inner`` calls. Rounds interleave
 the trees, alternating which goes first (A B, B A, A B, ...), so drift in the
-load of a shared machine falls on both sides alike.
+load of a shared machine falls on both sides alike. Each call's wall time and
+CPU time (``time.process_time``: all threads of the process) are reported; on
+a loaded machine the CPU time of a one-thread task moves less than its wall
+time.
 
 Tasks (the workloads of ``bench_aggregation`` and ``bench_stats``):
 
@@ -86,17 +89,18 @@ elif task.startswith("spearman-"):
 else:
     raise ValueError(f"unknown task {task!r}")
 call()  # warm-up: full size, discarded
-times = []
+times, cpu = [], []
 for _ in range(int(inner)):
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     call()
     times.append(time.perf_counter() - t)
+    cpu.append(time.process_time() - c)
 outside = [m.__name__ for m in list(sys.modules.values())
            if m.__name__.split(".")[0] == "cytodask" and getattr(m, "__file__", None)
            and not os.path.realpath(m.__file__).startswith(os.path.realpath(tree) + os.sep)]
 assert not outside, f"modules imported from outside {tree}: {outside}"
 n_mod = sum(1 for m in sys.modules if m.split(".")[0] == "cytodask")
-print(json.dumps({"times": times, "cytodask": cytodask.__file__, "modules": n_mod}))
+print(json.dumps({"times": times, "cpu": cpu, "cytodask": cytodask.__file__, "modules": n_mod}))
 '''
 
 
@@ -125,21 +129,30 @@ def ensure_data(data_dir: Path, dataset: str, tree: Path) -> None:
                    env={**os.environ, "PYTHONPATH": str(tree)})
 
 
-def measure(tree: Path, task: str, args: argparse.Namespace) -> list[float]:
-    """Times (s) of ``args.inner`` calls of ``task`` in a fresh process importing ``tree``."""
+def measure(tree: Path, task: str, args: argparse.Namespace) -> dict[str, list[float]]:
+    """Wall times and CPU times (s, all threads of the process) of ``args.inner`` calls of ``task``.
+
+    The calls run in a fresh process importing ``tree``.
+    """
     env = {**os.environ, "PYTHONPATH": str(tree), **{v: str(args.threads) for v in THREAD_VARS}}
     proc = subprocess.run([sys.executable, "-c", _WORKER, str(tree), task, str(args.data), args.dataset,
                            str(args.inner)], capture_output=True, text=True, env=env, check=False, cwd=tree)
     if proc.returncode != 0:
         raise RuntimeError(f"{task} on {tree} failed:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])["times"]
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    return {"wall": got["times"], "cpu": got["cpu"]}
 
 
-def summarize(task: str, base: list[float], head: list[float]) -> dict[str, Any]:
-    bb, hb = min(base), min(head)
-    bm, hm = statistics.median(base), statistics.median(head)
-    return {"task": task, "base_best": bb, "head_best": hb, "ratio_best": bb / hb,
-            "base_median": bm, "head_median": hm, "ratio_median": bm / hm, "base": base, "head": head}
+def summarize(task: str, base: dict[str, list[float]], head: dict[str, list[float]]) -> dict[str, Any]:
+    """Best and median wall time per tree, their ratios base/head (> 1: head faster), and the same for CPU time."""
+    out: dict[str, Any] = {"task": task}
+    for kind, suffix in (("wall", ""), ("cpu", "_cpu")):
+        b, h = base[kind], head[kind]
+        bb, hb, bm, hm = min(b), min(h), statistics.median(b), statistics.median(h)
+        out |= {f"base_best{suffix}": bb, f"head_best{suffix}": hb, f"ratio_best{suffix}": bb / hb,
+                f"base_median{suffix}": bm, f"head_median{suffix}": hm, f"ratio_median{suffix}": bm / hm,
+                f"base{suffix}": b, f"head{suffix}": h}
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -169,18 +182,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"# primed {name} ({tree})", file=sys.stderr, flush=True)
     results = []
     for task in tasks:
-        times: dict[str, list[float]] = {"base": [], "head": []}
+        times = {name: {"wall": [], "cpu": []} for name in trees}
         for r in range(args.rounds):
             order = ("base", "head") if r % 2 == 0 else ("head", "base")
             for name in order:
-                times[name] += measure(trees[name], task, args)
-            print(f"# {task} round {r + 1}: base {times['base'][-1]:.3f} s, head {times['head'][-1]:.3f} s, "
-                  f"load {os.getloadavg()[0]:.1f}", file=sys.stderr, flush=True)
+                for kind, values in measure(trees[name], task, args).items():
+                    times[name][kind] += values
+            print(f"# {task} round {r + 1}: base {times['base']['wall'][-1]:.3f} s, head "
+                  f"{times['head']['wall'][-1]:.3f} s, load {os.getloadavg()[0]:.1f}", file=sys.stderr, flush=True)
         s = summarize(task, times["base"], times["head"])
         results.append(s)
-        print(f"{task:13s} best base {s['base_best']:.3f} head {s['head_best']:.3f} ratio {s['ratio_best']:.3f} | "
-              f"median base {s['base_median']:.3f} head {s['head_median']:.3f} ratio {s['ratio_median']:.3f}",
-              flush=True)
+        print(f"{task:13s} wall best base {s['base_best']:.3f} head {s['head_best']:.3f} ratio {s['ratio_best']:.3f}"
+              f" | median base {s['base_median']:.3f} head {s['head_median']:.3f} ratio {s['ratio_median']:.3f}"
+              f" || cpu best base {s['base_best_cpu']:.3f} head {s['head_best_cpu']:.3f} ratio "
+              f"{s['ratio_best_cpu']:.3f} | median ratio {s['ratio_median_cpu']:.3f}", flush=True)
     if args.json:
         args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
                                          "time": time.strftime("%Y-%m-%d %H:%M:%S"), "results": results}, indent=1))
