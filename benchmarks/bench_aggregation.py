@@ -129,8 +129,8 @@ def _prepare(dataset: str, *, in_memory: bool) -> dict[str, Path]:
         open_atlas(paths["store"])
     except (FileNotFoundError, ValueError):
         h5ad = CACHE / f"{dataset}.h5ad"
-        write_h5ad(spec, h5ad, block_cells=10_000)  # block by block: flat memory at any size
-        convert(LocalH5ADSource(h5ad), paths["store"], block_cells=10_000, fsync=False)
+        write_h5ad(spec, h5ad, batch_size=10_000)  # block by block: flat memory at any size
+        convert(LocalH5ADSource(h5ad), paths["store"], batch_size=10_000, fsync=False)
         h5ad.unlink()
     return paths
 

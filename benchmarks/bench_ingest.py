@@ -42,7 +42,7 @@ t = time.perf_counter()
 try:
     if tool == "cytodask":
         from cytodask.ingest import LocalH5ADSource, convert
-        convert(LocalH5ADSource(src), out, block_cells=10_000, fsync=False)
+        convert(LocalH5ADSource(src), out, batch_size=10_000, fsync=False)
     else:
         import anndata as ad
         a = ad.read_h5ad(src)
@@ -63,7 +63,7 @@ def _h5ad(dataset: str) -> Path:
     if not path.exists():
         CACHE.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp.h5ad")
-        write_h5ad(spec_for(dataset), tmp, block_cells=10_000)
+        write_h5ad(spec_for(dataset), tmp, batch_size=10_000)
         tmp.replace(path)
     return path
 

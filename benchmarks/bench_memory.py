@@ -28,7 +28,7 @@ from cytodask.activity.stage import ActivityStage
 from cytodask.core.runner import run_stages
 from cytodask.core.store import ResultStore
 from cytodask.ingest import ConvertStage, LocalH5ADSource
-stages = [ConvertStage("convert", LocalH5ADSource(sys.argv[1]), block_cells=10_000),
+stages = [ConvertStage("convert", LocalH5ADSource(sys.argv[1]), batch_size=10_000),
           ActivityStage("activity", inputs=("convert",), layer="X", method="analytic")]
 run_stages(stages, ResultStore(sys.argv[2]), Config(cluster="none", checkpoint={"fsync": False}))
 print(next(l.split()[1] for l in open("/proc/self/status") if l.startswith("VmHWM")))

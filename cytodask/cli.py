@@ -92,7 +92,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     source = open_source(args.input, layer=args.layer)
     counts = "strict" if args.strict else "off" if args.allow_non_counts else "warn"
     with _Progress(not args.quiet) as progress:
-        report = convert(source, args.store, block_cells=args.block_cells, counts=counts,
+        report = convert(source, args.store, batch_size=args.batch_size, counts=counts,
                          events=EventBus(callbacks=[progress]), full_hash=args.full_hash)
     s = report.summary
     word = "already up to date" if report.state == "skipped" else f"{report.computed} blocks written"
@@ -181,7 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
                                  "&cell_type=B cell&max_cells=10000')")
     c.add_argument("store", help="output atlas store (STORE.zarr)")
     c.add_argument("--layer", default=None, help="layer holding raw counts (default: X)")
-    c.add_argument("--block-cells", type=int, default=10_000, help="cells per block (default 10000)")
+    c.add_argument("--batch-size", type=int, default=10_000, help="cells per block (default 10000; the spec's "
+                   "[config] batch_size)")
+    c.add_argument("--block-cells", type=int, dest="batch_size", help=argparse.SUPPRESS)  # 0.1 spelling
     mode = c.add_mutually_exclusive_group()
     mode.add_argument("--strict", action="store_true", help="refuse non-integer values (default: warn once)")
     mode.add_argument("--allow-non-counts", action="store_true", help="no count checks at all")

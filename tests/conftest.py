@@ -75,7 +75,7 @@ def e2e_atlas(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tests.e2e import ATLAS, samples_csv
 
     path = tmp_path_factory.mktemp("atlas") / "atlas.h5ad"
-    write_h5ad(ATLAS, path, block_cells=1000)
+    write_h5ad(ATLAS, path, batch_size=1000)
     donors = donor_table(ATLAS).rename(columns={"sample": "Sample_name", "age": "Age"})
     donors.to_csv(samples_csv(path), index=False)
     return path

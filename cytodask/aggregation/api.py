@@ -22,8 +22,10 @@ from cytodask.aggregation.groups import group_obs, group_table, missing_columns_
 from cytodask.aggregation.hierarchy import CellTypeHierarchy, as_hierarchy
 from cytodask.aggregation.inputs import as_blocks
 from cytodask.aggregation.kernels import Normalize, Stat, check_stats, normalize_sums
+from cytodask.core.compat import renamed_kwargs
 
 
+@renamed_kwargs(block_cells="batch_size")
 def pseudobulk(
     data: Any,
     by: Sequence[str] | str,
@@ -35,7 +37,7 @@ def pseudobulk(
     exclude: dict[str, list[str]] | None = None,
     carry: Sequence[str] | None = None,
     hierarchy: CellTypeHierarchy | str | None = None,
-    block_cells: int = 10_000,
+    batch_size: int = 10_000,
 ) -> anndata.AnnData:
     """Pseudobulk of ``data`` per group of obs columns.
 
@@ -66,7 +68,7 @@ def pseudobulk(
     hierarchy
         A :class:`~cytodask.aggregation.hierarchy.CellTypeHierarchy`, an atlas
         name (``"cima"``) or a mapping table path; checked for conflicts first.
-    block_cells
+    batch_size
         Cells per block for in-memory/backed inputs.
 
     Returns
@@ -77,7 +79,7 @@ def pseudobulk(
     """
     stats_ = check_stats(("sum", *([stats] if isinstance(stats, str) else stats)))
     normalize_sums(np.zeros((1, 1)), np.ones(1), normalize, np)  # validate the method name first
-    src = as_blocks(data, layer=layer, block_cells=block_cells)
+    src = as_blocks(data, layer=layer, batch_size=batch_size)
     hier = as_hierarchy(hierarchy, src.obs) if hierarchy is not None else None
     codes, table, n_cells, kept, report = group_table(src.obs, by, min_cells=min_cells, exclude=exclude,
                                                       hierarchy=hier)

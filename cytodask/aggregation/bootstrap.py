@@ -41,6 +41,7 @@ from cytodask.aggregation.groups import group_codes, group_table, missing_column
 from cytodask.aggregation.inputs import as_blocks
 from cytodask.aggregation.kernels import Normalize, normalize_sums, weighted_group_sums
 from cytodask.core.backend import array_module
+from cytodask.core.compat import renamed_kwargs
 
 SEGMENT = 1024  #: cells per draw segment (part of the draw contract: changing it changes replicates)
 _CHUNK_BYTES = 256 * 2**20
@@ -235,10 +236,11 @@ class BootstrapReplicates:
         return qs[0], qs[1]
 
 
+@renamed_kwargs(block_cells="batch_size")
 def bootstrap_pseudobulk(
     data: Any, by: Sequence[str] | str, *, n_boot: int = 100, seed: int = 0,
     resample: Literal["donor", "cell"] = "donor", donor: str = "donor", layer: str | None = None,
-    min_cells: int = 10, exclude: dict[str, list[str]] | None = None, block_cells: int = 10_000,
+    min_cells: int = 10, exclude: dict[str, list[str]] | None = None, batch_size: int = 10_000,
     chunk_replicates: int | None = None,
 ) -> BootstrapReplicates:
     """``n_boot`` bootstrap replicates of the pseudobulk sums of ``data`` per group of ``by``, lazily.
@@ -261,7 +263,7 @@ def bootstrap_pseudobulk(
         raise ValueError(f"n_boot={n_boot} must be ≥ 1")
     if resample not in ("donor", "cell"):
         raise ValueError(f"resample={resample!r} is not 'donor' or 'cell'")
-    src = as_blocks(data, layer=layer, block_cells=block_cells)
+    src = as_blocks(data, layer=layer, batch_size=batch_size)
     codes, table, n_obs, kept, report = group_table(src.obs, by, min_cells=min_cells, exclude=exclude,
                                                     where="bootstrap")
     by_cols = report["by"]

@@ -24,6 +24,7 @@ import scipy.sparse as sp
 import zarr
 from dask.highlevelgraph import HighLevelGraph
 
+from cytodask.core.compat import renamed_kwargs
 from cytodask.ingest.atlas import Atlas, open_atlas
 
 
@@ -73,11 +74,11 @@ def _read_backed(filename: str, key: str, start: int, stop: int) -> Any:
         return anndata.io.sparse_dataset(elem)[start:stop]
 
 
-def _backed(filename: str, key: str, shape: tuple[int, int], dtype: Any, sparse: bool, block_cells: int) -> da.Array:
-    starts = list(range(0, shape[0], block_cells)) or [0]
+def _backed(filename: str, key: str, shape: tuple[int, int], dtype: Any, sparse: bool, batch_size: int) -> da.Array:
+    starts = list(range(0, shape[0], batch_size)) or [0]
     parts = []
     for a in starts:
-        b = min(shape[0], a + block_cells)
+        b = min(shape[0], a + batch_size)
         task = dask.delayed(_read_backed, pure=True)(filename, key, a, b)
         meta = sp.csr_matrix((0, 0), dtype=dtype) if sparse else np.empty((0, 0), dtype=dtype)
         parts.append(da.from_delayed(task, shape=(b - a, shape[1]), dtype=dtype, meta=meta))
@@ -93,13 +94,13 @@ def _rows(mat: Any, start: int, stop: int) -> Any:
                      shape=(stop - start, mat.shape[1]))
 
 
-def _in_memory(mat: Any, block_cells: int) -> da.Array:
+def _in_memory(mat: Any, batch_size: int) -> da.Array:
     """An in-memory matrix as a Dask array of row blocks; the matrix sits in the graph once, unhashed."""
     if getattr(mat, "format", "csr") != "csr":
         mat = mat.tocsr()  # row blocks need CSR (one copy)
     name = f"cells-{uuid.uuid4().hex}"
-    starts = list(range(0, mat.shape[0], block_cells)) or [0]
-    bounds = [(a, min(mat.shape[0], a + block_cells)) for a in starts]
+    starts = list(range(0, mat.shape[0], batch_size)) or [0]
+    bounds = [(a, min(mat.shape[0], a + batch_size)) for a in starts]
     dsk: dict[Any, Any] = {name + "-source": mat}
     dsk.update({(name, i, 0): (_rows, name + "-source", a, b) for i, (a, b) in enumerate(bounds)})
     chunks = (tuple(b - a for a, b in bounds), (mat.shape[1],))
@@ -115,7 +116,8 @@ def check_rows(x: da.Array) -> da.Array:
     return x.rechunk({1: -1}) if x.numblocks[1] > 1 else x
 
 
-def as_blocks(data: Any, *, layer: str | None = None, block_cells: int = 10_000) -> BlockInput:
+@renamed_kwargs(block_cells="batch_size")
+def as_blocks(data: Any, *, layer: str | None = None, batch_size: int = 10_000) -> BlockInput:
     """Normalise ``data`` to a :class:`BlockInput`.
 
     Parameters
@@ -126,18 +128,18 @@ def as_blocks(data: Any, *, layer: str | None = None, block_cells: int = 10_000)
         :class:`~cytodask.ingest.atlas.Atlas`.
     layer
         Use ``layers[layer]`` instead of ``X`` (AnnData only).
-    block_cells
+    batch_size
         Cells per block for in-memory and backed inputs (atlas stores and Dask
         arrays keep their own blocks).
     """
-    if block_cells < 1:
-        raise ValueError(f"block_cells={block_cells} must be ≥ 1")
+    if batch_size < 1:
+        raise ValueError(f"batch_size={batch_size} must be ≥ 1")
     if isinstance(data, (str, os.PathLike)):
         path = Path(data)
         if path.suffix == ".h5ad":
             if not path.exists():
                 raise FileNotFoundError(f"{path} does not exist")
-            return as_blocks(anndata.read_h5ad(path, backed="r"), layer=layer, block_cells=block_cells)
+            return as_blocks(anndata.read_h5ad(path, backed="r"), layer=layer, batch_size=batch_size)
         data = open_atlas(path)
     if isinstance(data, Atlas):
         if layer is not None:
@@ -158,6 +160,6 @@ def as_blocks(data: Any, *, layer: str | None = None, block_cells: int = 10_000)
         return BlockInput(check_rows(mat), obs, var, lazy=True)
     if data.isbacked and layer is None:
         sparse = not isinstance(mat, h5py.Dataset)
-        x = _backed(str(data.filename), "X", data.shape, mat.dtype, sparse, block_cells)
+        x = _backed(str(data.filename), "X", data.shape, mat.dtype, sparse, batch_size)
         return BlockInput(x, obs, var, lazy=False)
-    return BlockInput(_in_memory(mat, block_cells), obs, var, lazy=False)
+    return BlockInput(_in_memory(mat, batch_size), obs, var, lazy=False)

@@ -21,14 +21,16 @@ import numpy as np
 from cytodask.aggregation.inputs import as_blocks, check_rows
 from cytodask.aggregation.kernels import Normalize, normalize_cells, normalize_sums
 from cytodask.core.backend import array_module, is_sparse, sparse_module
+from cytodask.core.compat import renamed_kwargs
 
 
 def _block(x: Any, method: Normalize, dtype: Any) -> Any:
     return normalize_cells(x, method, array_module(x), dtype=dtype)
 
 
+@renamed_kwargs(block_cells="batch_size")
 def normalized_cells(data: Any, *, normalize: Normalize = "log2cp1e5", layer: str | None = None,
-                     dtype: Any = np.float64, block_cells: int = 10_000) -> da.Array:
+                     dtype: Any = np.float64, batch_size: int = 10_000) -> da.Array:
     """Lazy per-cell normalised matrix (cells × genes), block for block like the input.
 
     Parameters
@@ -39,7 +41,7 @@ def normalized_cells(data: Any, *, normalize: Normalize = "log2cp1e5", layer: st
         :func:`~cytodask.aggregation.inputs.as_blocks`).
     normalize
         ``log2cp1e5`` (default), ``log2cp1e6``, ``log1p`` (ln(1 + x/t · 1e4)) or ``none``.
-    layer, block_cells
+    layer, batch_size
         For AnnData inputs: counts layer and cells per block.
     dtype
         Output value dtype (``np.float32`` halves the memory of each block).
@@ -52,7 +54,7 @@ def normalized_cells(data: Any, *, normalize: Normalize = "log2cp1e5", layer: st
     """
     normalize_sums(np.zeros((1, 1)), np.ones(1), normalize, np)  # validate the method name first
     x = check_rows(data) if isinstance(data, da.Array) else as_blocks(data, layer=layer,
-                                                                          block_cells=block_cells).x
+                                                                          batch_size=batch_size).x
     xp = array_module(x)
     dtype = np.dtype(dtype)
     meta = (sparse_module(xp).csr_matrix((0, 0), dtype=dtype) if is_sparse(x._meta)

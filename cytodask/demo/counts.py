@@ -112,21 +112,21 @@ def generate_block(spec: SyntheticAtlasSpec, start: int, stop: int) -> sp.csr_ma
 
 
 def iter_blocks(
-    spec: SyntheticAtlasSpec, block_cells: int
+    spec: SyntheticAtlasSpec, batch_size: int
 ) -> Iterator[tuple[int, int, pd.DataFrame, sp.csr_matrix]]:
-    """Yield ``(start, stop, obs_slice, counts)`` for consecutive blocks of ``block_cells`` cells.
+    """Yield ``(start, stop, obs_slice, counts)`` for consecutive blocks of ``batch_size`` cells.
 
     ``counts`` equals ``generate_block(spec, start, stop)`` and ``obs_slice``
     equals ``cell_metadata(spec).iloc[start:stop]``. Memory stays flat: one
     tile and one block are held at a time.
     """
-    check_int("block_cells", block_cells, 1, "a positive number of cells per block")
-    return _blocks(atlas_model(spec), block_cells)
+    check_int("batch_size", batch_size, 1, "a positive number of cells per block")
+    return _blocks(atlas_model(spec), batch_size)
 
 
-def _blocks(model: AtlasModel, block_cells: int) -> Iterator[tuple[int, int, pd.DataFrame, sp.csr_matrix]]:
+def _blocks(model: AtlasModel, batch_size: int) -> Iterator[tuple[int, int, pd.DataFrame, sp.csr_matrix]]:
     cache = _TileCache(model)
     n_cells = model.spec.n_cells
-    for start in range(0, n_cells, block_cells):
-        stop = min(start + block_cells, n_cells)
+    for start in range(0, n_cells, batch_size):
+        stop = min(start + batch_size, n_cells)
         yield start, stop, obs_frame(model, start, stop), cache.rows(start, stop)

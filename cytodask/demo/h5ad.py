@@ -11,17 +11,19 @@ import h5py
 import numpy as np
 import scipy.sparse as sp
 
+from cytodask.core.compat import renamed_kwargs
 from cytodask.demo.cells import cell_metadata
 from cytodask.demo.counts import iter_blocks
 from cytodask.demo.spec import SyntheticAtlasSpec, check_int
 from cytodask.demo.truth import gene_table
 
 
+@renamed_kwargs(block_cells="batch_size")
 def write_h5ad(
     spec: SyntheticAtlasSpec,
     path: str | os.PathLike[str],
     *,
-    block_cells: int = 10_000,
+    batch_size: int = 10_000,
     layer: str | None = None,
     progress: Callable[[int, int], object] | None = None,
     compression: str | None = None,
@@ -40,7 +42,7 @@ def write_h5ad(
         The atlas.
     path
         Destination file.
-    block_cells
+    batch_size
         Cells generated and appended per step.
     layer
         Name of the layer holding the raw counts, or None for counts in ``X``.
@@ -52,10 +54,10 @@ def write_h5ad(
     path = Path(path)
     if layer is not None and (not isinstance(layer, str) or not layer or "/" in layer):
         raise ValueError(f"layer={layer!r} must be a non-empty name without '/', or None for counts in X")
-    check_int("block_cells", block_cells, 1, "a positive number of cells per block")
+    check_int("batch_size", batch_size, 1, "a positive number of cells per block")
     if not path.parent.is_dir():
         raise ValueError(f"cannot write {path}: directory {path.parent} does not exist; create it first")
-    blocks = iter_blocks(spec, block_cells)
+    blocks = iter_blocks(spec, batch_size)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
         with h5py.File(tmp, "w") as f:

@@ -20,6 +20,7 @@ import numpy as np
 import zarr
 
 from cytodask.core.atomic import read_json, sweep_temporaries
+from cytodask.core.compat import renamed_kwargs
 from cytodask.core.config import Config
 from cytodask.core.events import EventBus
 from cytodask.core.integrity import region_files
@@ -51,7 +52,7 @@ class ConvertStage(Stage):
         Stage name.
     source
         What to read.
-    block_cells
+    batch_size
         Cells per block (store chunking and unit of resume).
     counts
         ``"warn"`` (default): refuse negative/NaN values, warn once about
@@ -67,24 +68,25 @@ class ConvertStage(Stage):
     @classmethod
     def from_spec(cls, name: str, options: dict[str, Any], ctx: SpecContext) -> ConvertStage:
         """A spec's convert stage reads the spec's source in blocks of ``config.batch_size`` cells."""
-        return cls(name, ctx.source(), block_cells=ctx.config.batch_size or 10_000,
+        return cls(name, ctx.source(), batch_size=ctx.config.batch_size or 10_000,
                    counts=str(options.get("counts", "strict")))
 
-    def __init__(self, name: str, source: DataSource, *, block_cells: int, counts: str = "warn") -> None:
+    @renamed_kwargs(block_cells="batch_size")
+    def __init__(self, name: str, source: DataSource, *, batch_size: int, counts: str = "warn") -> None:
         super().__init__(name)
-        if block_cells < 1:
-            raise ValueError(f"block_cells={block_cells}: must be ≥ 1")
+        if batch_size < 1:
+            raise ValueError(f"batch_size={batch_size}: must be ≥ 1")
         if counts not in COUNT_MODES:
             raise ValueError(f"counts={counts!r}: expected one of {COUNT_MODES}")
         self.source = source
-        self.block_cells = int(block_cells)
+        self.batch_size = int(batch_size)
         self.counts = counts
         self._warned = False
         self._pool: ThreadPoolExecutor | None = None
         self._ahead: dict[int, Future[Any]] = {}
 
     def params(self) -> dict[str, Any]:
-        return {"source": self.source.identity(), "block_cells": self.block_cells, "counts": self.counts}
+        return {"source": self.source.identity(), "batch_size": self.batch_size, "counts": self.counts}
 
     def external_inputs(self) -> dict[str, Path]:
         return self.source.fingerprint_paths()
@@ -93,12 +95,12 @@ class ConvertStage(Stage):
         n_obs, n_vars = self.source.shape
         if n_obs == 0 or n_vars == 0:
             raise ValueError(f"{self.source.name}: the matrix is empty ({n_obs} cells × {n_vars} genes)")
-        n_blocks = math.ceil(n_obs / self.block_cells)
+        n_blocks = math.ceil(n_obs / self.batch_size)
         m = ctx.state.manifest() or {}
         if not m.get("prepared"):
             nnz = self.source.nnz_hint()
             if nnz is None:
-                first = self.source.read_rows(0, min(n_obs, self.block_cells))
+                first = self.source.read_rows(0, min(n_obs, self.batch_size))
                 per_block = first.nnz
             else:
                 per_block = math.ceil(nnz / n_blocks)
@@ -123,7 +125,7 @@ class ConvertStage(Stage):
                 )
             create_store(
                 ctx.path, obs=obs, var=var, dtype=self.source.dtype,
-                block_cells=self.block_cells, chunk_nnz=chunk_nnz,
+                block_cells=self.batch_size, chunk_nnz=chunk_nnz,
                 info={"source": self.source.name, "symbol_column": detect_symbol_column(var), "complete": False,
                       "duplicate_var_names": len(dup), "duplicate_obs_names": len(dup_cells)},
             )
@@ -164,8 +166,8 @@ class ConvertStage(Stage):
         return info
 
     def _bounds(self, index: int) -> tuple[int, int]:
-        start = index * self.block_cells
-        return start, min(self.source.shape[0], start + self.block_cells)
+        start = index * self.batch_size
+        return start, min(self.source.shape[0], start + self.batch_size)
 
     def _read(self, index: int) -> Any:
         """Block ``index``, and the next block's read started in the background.
@@ -178,7 +180,7 @@ class ConvertStage(Stage):
         ahead = self._ahead.pop(index, None)
         block = ahead.result() if ahead is not None else self.source.read_rows(*self._bounds(index))
         nxt = index + 1
-        if nxt * self.block_cells < self.source.shape[0]:
+        if nxt * self.batch_size < self.source.shape[0]:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(1, thread_name_prefix="cytodask-read-ahead")
             self._ahead = {nxt: self._pool.submit(self.source.read_rows, *self._bounds(nxt))}
@@ -199,12 +201,12 @@ class ConvertStage(Stage):
         info["complete"] = True
         info.pop("failed", None)
         info["nnz"] = nnz
-        n_blocks = math.ceil(self.source.shape[0] / self.block_cells)
+        n_blocks = math.ceil(self.source.shape[0] / self.batch_size)
         records = (ctx.state.block_record(i, ctx.fingerprint) or {} for i in range(n_blocks))
         info["non_integer_values"] = any(r.get("non_integer", False) for r in records)
         root.attrs[ATTR] = info
         n_obs, n_vars = self.source.shape
-        return {"n_obs": n_obs, "n_vars": n_vars, "nnz": nnz, "block_cells": self.block_cells}
+        return {"n_obs": n_obs, "n_vars": n_vars, "nnz": nnz, "batch_size": self.batch_size}
 
 
 def _written(arr: Any, region: tuple[slice, ...], fsync: bool) -> list[Path]:
@@ -212,11 +214,12 @@ def _written(arr: Any, region: tuple[slice, ...], fsync: bool) -> list[Path]:
     return fsync_zarr_region(arr, region) if fsync else region_files(arr, region)
 
 
+@renamed_kwargs(block_cells="batch_size")
 def convert(
     source: DataSource,
     store: str | os.PathLike[str],
     *,
-    block_cells: int = 10_000,
+    batch_size: int = 10_000,
     counts: str = "warn",
     events: EventBus | None = None,
     fsync: bool = True,
@@ -233,14 +236,14 @@ def convert(
 
     Completion records live beside the store, in the hidden directory
     ``.STORE.cytodask/`` (outside the Zarr hierarchy). Re-running on an unchanged source does nothing; a
-    changed source or ``block_cells`` rewrites the store.
+    changed source or ``batch_size`` rewrites the store.
     """
     store = Path(store)
     meta = store.parent / f".{store.name}.cytodask"
     check_output_store(store, source, meta)
     for d, prefix in ((store.parent, f"{store.name}."), (meta, ""), (meta / "blocks", "")):
         sweep_temporaries(d, prefix=prefix)  # of a killed conversion
-    stage = ConvertStage("convert", source, block_cells=block_cells, counts=counts)
+    stage = ConvertStage("convert", source, batch_size=batch_size, counts=counts)
 
     class _SingleDir(ResultStore):
         def stage(self, name: str) -> StageState:

@@ -30,7 +30,7 @@ def atlas_h5ad(tmp_path_factory) -> Path:
 
 @pytest.mark.parametrize(("method", "block_cells"), [("analytic", 300), ("analytic", 1000), ("permutation", 500)])
 def test_single_cell_stage_equals_infer(tmp_path: Path, atlas_h5ad: Path, method: str, block_cells: int):
-    stages = [ConvertStage("convert", LocalH5ADSource(atlas_h5ad), block_cells=block_cells),
+    stages = [ConvertStage("convert", LocalH5ADSource(atlas_h5ad), batch_size=block_cells),
               ActivityStage("act", inputs=("convert",), signature="CytoSig", layer="X", method=method, n_rand=50)]
     store = ResultStore(tmp_path)
     reports = run_stages(stages, store, Config(cluster="none"))
@@ -48,7 +48,7 @@ def test_single_cell_stage_equals_infer(tmp_path: Path, atlas_h5ad: Path, method
 
 
 def test_pseudobulk_stage_equals_infer_on_pseudobulk_counts(tmp_path: Path, atlas_h5ad: Path):
-    stages = [ConvertStage("convert", LocalH5ADSource(atlas_h5ad), block_cells=400),
+    stages = [ConvertStage("convert", LocalH5ADSource(atlas_h5ad), batch_size=400),
               PseudobulkStage("pb", inputs=("convert",), by=["cell_type_l2", "sample"], min_cells=3),
               ActivityStage("act", inputs=("pb",), signature="CytoSig", layer="counts", block_rows=7)]
     store = ResultStore(tmp_path)
@@ -65,7 +65,7 @@ def test_pseudobulk_stage_equals_infer_on_pseudobulk_counts(tmp_path: Path, atla
 def test_activity_stage_errors(tmp_path: Path, atlas_h5ad: Path):
     with pytest.raises(ValueError, match="method='bogus'"):
         ActivityStage("a", inputs=("convert",), method="bogus")  # type: ignore[arg-type]
-    stages = [ConvertStage("convert", LocalH5ADSource(atlas_h5ad), block_cells=600),
+    stages = [ConvertStage("convert", LocalH5ADSource(atlas_h5ad), batch_size=600),
               ActivityStage("act", inputs=("convert",), layer="counts")]
     with pytest.raises(ValueError, match="has no layer 'counts'; use layer = 'X'"):
         run_stages(stages, ResultStore(tmp_path), Config(cluster="none"))
@@ -78,7 +78,7 @@ def test_activity_stage_errors(tmp_path: Path, atlas_h5ad: Path):
 def test_single_cell_stage_on_gpu_equals_numpy(tmp_path: Path, atlas_h5ad: Path, method: str):
     out = {}
     for backend in ("numpy", "cupy"):
-        stages = [ConvertStage("convert", LocalH5ADSource(atlas_h5ad), block_cells=400),
+        stages = [ConvertStage("convert", LocalH5ADSource(atlas_h5ad), batch_size=400),
                   ActivityStage("act", inputs=("convert",), layer="X", method=method, n_rand=50, backend=backend)]
         store = ResultStore(tmp_path / backend)
         run_stages(stages, store, Config(cluster="none"))
@@ -118,7 +118,7 @@ def test_block_tasks_carry_shared_operands_once(tmp_path: Path, atlas_h5ad: Path
     from cytodask.core.stage import StageContext
 
     act = ActivityStage("act", inputs=("convert",), layer="X", method="permutation", n_rand=20)
-    stages = [ConvertStage("convert", LocalH5ADSource(atlas_h5ad), block_cells=200), act]
+    stages = [ConvertStage("convert", LocalH5ADSource(atlas_h5ad), batch_size=200), act]
     store = ResultStore(tmp_path)
     run_stages(stages, store, Config(cluster="none"))
     ctx = StageContext("act", store.stage("act"), "fp", Config(cluster="none"),

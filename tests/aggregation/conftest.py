@@ -23,7 +23,7 @@ def atlas_store(tmp_path_factory: pytest.TempPathFactory, counts_h5ad: Path) -> 
     def make(block_cells: int) -> Path:
         if block_cells not in cache:
             path = tmp_path_factory.mktemp("atlas") / f"b{block_cells}.zarr"
-            convert(LocalH5ADSource(counts_h5ad), path, block_cells=block_cells, fsync=False)
+            convert(LocalH5ADSource(counts_h5ad), path, batch_size=block_cells, fsync=False)
             cache[block_cells] = path
         return cache[block_cells]
 

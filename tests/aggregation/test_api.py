@@ -23,7 +23,7 @@ BY = ["cell_type", "sample"]
 
 
 def _stage_output(tmp: Path, h5ad: Path, block_cells: int, **kw) -> ad.AnnData:
-    stages = [ConvertStage("convert", LocalH5ADSource(h5ad), block_cells=block_cells),
+    stages = [ConvertStage("convert", LocalH5ADSource(h5ad), batch_size=block_cells),
               PseudobulkStage("pb", inputs=("convert",), **kw)]
     rs = ResultStore(tmp, fsync=False)
     run_stages(stages, rs, Config(cluster="none"))
@@ -31,7 +31,7 @@ def _stage_output(tmp: Path, h5ad: Path, block_cells: int, **kw) -> ad.AnnData:
 
 
 def test_in_memory_matches_scanpy(counts_adata: ad.AnnData):
-    out = pseudobulk(counts_adata, BY, min_cells=1, stats=ALL, block_cells=333)
+    out = pseudobulk(counts_adata, BY, min_cells=1, stats=ALL, batch_size=333)
     ref = scanpy_reference(counts_adata, BY, out.obs_names)
     assert isinstance(out.layers["counts"], np.ndarray) and out.X.dtype == np.float32
     np.testing.assert_array_equal(out.layers["counts"], ref["sum"])  # exact integer sums
@@ -50,7 +50,7 @@ def test_same_results_as_the_stage_from_store_backed_and_dask(tmp_path: Path, at
     store = atlas_store(500)
     stage = _stage_output(tmp_path, counts_h5ad, 500, by=BY, min_cells=5, stats=ALL, carry=["disease"])
     from_path = pseudobulk(store, BY, min_cells=5, stats=ALL, carry=["disease"])
-    backed = pseudobulk(ad.read_h5ad(counts_h5ad, backed="r"), BY, min_cells=5, stats=ALL, block_cells=700)
+    backed = pseudobulk(ad.read_h5ad(counts_h5ad, backed="r"), BY, min_cells=5, stats=ALL, batch_size=700)
     assert list(from_path.obs_names) == list(stage.obs_names) == list(backed.obs_names)
     assert (from_path.obs["disease"].astype(str) == stage.obs["disease"].astype(str)).all()
     for out in (from_path, backed):

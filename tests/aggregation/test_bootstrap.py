@@ -30,9 +30,9 @@ def test_replicates_equal_direct_numpy_resampling(levels_adata: ad.AnnData):
     x = levels_adata.X.toarray().astype(np.float64)
     obs = levels_adata.obs.astype({"cell_type": str, "donor": str})
     donor = bootstrap_pseudobulk(levels_adata, ["cell_type"], n_boot=4, seed=3, resample="donor", min_cells=1,
-                                 block_cells=300)
+                                 batch_size=300)
     cell = bootstrap_pseudobulk(levels_adata, ["cell_type"], n_boot=4, seed=3, resample="cell", min_cells=1,
-                                block_cells=300)
+                                batch_size=300)
     got_d, got_c = dask.compute(donor.counts, cell.counts)
     for b in range(4):
         drawn = donor_draws(3, obs["donor"], b)

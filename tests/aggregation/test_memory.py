@@ -40,7 +40,7 @@ def _store(tmp: Path, n_obs: int, n_vars: int = 2000, per_cell: int = 500) -> tu
     h5ad = tmp / f"a{n_obs}.h5ad"
     ad.AnnData(x, obs=obs, var=pd.DataFrame(index=[f"G{i}" for i in range(n_vars)])).write_h5ad(h5ad)
     store = tmp / f"a{n_obs}.zarr"
-    convert(LocalH5ADSource(h5ad), store, block_cells=2000, fsync=False)
+    convert(LocalH5ADSource(h5ad), store, batch_size=2000, fsync=False)
     h5ad.unlink()
     return store, x.data.nbytes + x.indices.nbytes
 

@@ -18,7 +18,7 @@ from cytodask.ingest import ConvertStage, LocalH5ADSource
 
 
 def _run(tmp: Path, h5ad: Path, block_cells: int, **kw) -> tuple[ad.AnnData, list]:
-    stages = [ConvertStage("convert", LocalH5ADSource(h5ad), block_cells=block_cells),
+    stages = [ConvertStage("convert", LocalH5ADSource(h5ad), batch_size=block_cells),
               PseudobulkStage("pb", inputs=("convert",), **kw)]
     store = ResultStore(tmp)
     reports = run_stages(stages, store, Config(cluster="none"))

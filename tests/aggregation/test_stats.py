@@ -47,7 +47,7 @@ LAYER = {"sum": "counts", "mean": "mean", "var": "var", "count_nonzero": "count_
 
 
 def _stage(tmp: Path, h5ad: Path, block_cells: int, *, config: Config | None = None, **kw) -> ad.AnnData:
-    stages = [ConvertStage("convert", LocalH5ADSource(h5ad), block_cells=block_cells),
+    stages = [ConvertStage("convert", LocalH5ADSource(h5ad), batch_size=block_cells),
               PseudobulkStage("pb", inputs=("convert",), **kw)]
     store = ResultStore(tmp, fsync=False)
     run_stages(stages, store, config or Config(cluster="none"))
@@ -267,7 +267,7 @@ def test_stage_rebuilds_m2_of_integer_blocks(tmp_path: Path):
     assert keys and all({"sq", "integral", "n", "sum"} <= k and "m2" not in k for k in keys.values())
     ref = np.stack([x[obs["g"].to_numpy() == g].var(0, ddof=1) for g in out.obs["g"].astype(str)])
     np.testing.assert_allclose(out.layers["var"], ref, rtol=1e-9)
-    lazy = pseudobulk(ad.read_h5ad(h5ad), ["g"], min_cells=1, stats=ALL, block_cells=500)
+    lazy = pseudobulk(ad.read_h5ad(h5ad), ["g"], min_cells=1, stats=ALL, batch_size=500)
     np.testing.assert_array_equal(out.layers["var"][:, 2:], lazy.layers["var"][:, 2:])  # exact path
     np.testing.assert_allclose(out.layers["var"][:, :2], lazy.layers["var"][:, :2], rtol=1e-12)  # Chan
 
@@ -277,7 +277,7 @@ def test_non_integer_input_falls_back_to_chan_and_matches_scanpy(counts_adata: a
     by = ["cell_type", "sample"]
     logged = counts_adata.copy()
     logged.X = np.log1p(logged.X.astype(np.float64))
-    out = pseudobulk(logged, by, min_cells=1, stats=ALL, block_cells=137)
+    out = pseudobulk(logged, by, min_cells=1, stats=ALL, batch_size=137)
     ref = scanpy_reference(logged, by, out.obs_names)
     np.testing.assert_allclose(out.layers["var"], ref["var"], rtol=1e-6)
     np.testing.assert_allclose(out.layers["mean"], ref["mean"], rtol=1e-12)
@@ -285,7 +285,7 @@ def test_non_integer_input_falls_back_to_chan_and_matches_scanpy(counts_adata: a
     mixed.X = mixed.X.astype(np.float64).tocsr()
     nk = np.nonzero((mixed.obs["cell_type"] == "NK").to_numpy())[0]
     mixed.X[nk] = np.log1p(mixed.X[nk])
-    a, b = (pseudobulk(mixed, by, min_cells=1, stats=ALL, block_cells=c) for c in (1, 2000))
+    a, b = (pseudobulk(mixed, by, min_cells=1, stats=ALL, batch_size=c) for c in (1, 2000))
     is_nk = (a.obs["cell_type"] == "NK").to_numpy()
     np.testing.assert_array_equal(a.layers["var"][~is_nk], b.layers["var"][~is_nk])  # per-group flag: exact
     np.testing.assert_allclose(a.layers["var"][is_nk], b.layers["var"][is_nk], rtol=1e-12)

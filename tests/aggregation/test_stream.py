@@ -51,7 +51,7 @@ def test_kernel_dense_and_sparse_agree_and_anndata_input(counts_adata: ad.AnnDat
         ref = _dense_formula(x.toarray().astype(np.float64), scale, log)
         np.testing.assert_allclose(normalize_cells(x, method, np).toarray(), ref, rtol=1e-12)
         np.testing.assert_allclose(normalize_cells(x.toarray(), method, np), ref, rtol=1e-12)
-    y = normalized_cells(counts_adata, block_cells=300)
+    y = normalized_cells(counts_adata, batch_size=300)
     assert y.numblocks == (7, 1)
     ref = _dense_formula(counts_adata.X.toarray().astype(np.float64), 1e5)
     np.testing.assert_allclose(dask.compute(y)[0].toarray(), ref, rtol=1e-12)

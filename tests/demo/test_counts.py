@@ -80,5 +80,5 @@ def test_sparsity_and_depth_are_realistic() -> None:
 
 
 def test_iter_blocks_rejects_bad_block_size() -> None:
-    with pytest.raises(ValueError, match="block_cells"):
+    with pytest.raises(ValueError, match="batch_size"):
         next(iter_blocks(SMALL, 0))

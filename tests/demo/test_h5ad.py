@@ -44,13 +44,13 @@ def h5ad_digest(path: Path) -> str:
 def test_h5ad_bytes_are_pinned(tmp_path: Path, layer: str | None) -> None:
     """The written file's content (counts, obs, var, encodings) is pinned too, for any block size."""
     for block_cells in (100, 77):
-        path = write_h5ad(GOLDEN_SPEC, tmp_path / f"{block_cells}.h5ad", block_cells=block_cells, layer=layer)
+        path = write_h5ad(GOLDEN_SPEC, tmp_path / f"{block_cells}.h5ad", batch_size=block_cells, layer=layer)
         assert h5ad_digest(path) == GOLDEN_H5AD_SHA256[layer]
 
 
 @pytest.fixture(scope="module")
 def h5ad_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_h5ad(SMALL, tmp_path_factory.mktemp("h5ad") / "atlas.h5ad", block_cells=1000)
+    return write_h5ad(SMALL, tmp_path_factory.mktemp("h5ad") / "atlas.h5ad", batch_size=1000)
 
 
 @pytest.mark.parametrize("backed", [None, "r"])
@@ -68,7 +68,7 @@ def test_h5ad_round_trip(
 
 
 def test_h5ad_is_byte_stable_across_block_sizes(h5ad_path: Path, tmp_path: Path) -> None:
-    again = write_h5ad(SMALL, tmp_path / "again.h5ad", block_cells=777)
+    again = write_h5ad(SMALL, tmp_path / "again.h5ad", batch_size=777)
     with h5py.File(h5ad_path, "r") as a, h5py.File(again, "r") as b:
         for key in ("data", "indices", "indptr"):
             np.testing.assert_array_equal(a["X"][key][:], b["X"][key][:])
@@ -76,7 +76,7 @@ def test_h5ad_is_byte_stable_across_block_sizes(h5ad_path: Path, tmp_path: Path)
 
 def test_h5ad_layer(tmp_path: Path, small_counts: sp.csr_matrix) -> None:
     spec = SMALL
-    adata = anndata.read_h5ad(write_h5ad(spec, tmp_path / "layer.h5ad", layer="counts", block_cells=1500))
+    adata = anndata.read_h5ad(write_h5ad(spec, tmp_path / "layer.h5ad", layer="counts", batch_size=1500))
     assert adata.X.dtype == np.float32 and adata.layers["counts"].dtype == np.int32
     assert_csr_identical(adata.layers["counts"], small_counts)
     assert (adata.X != small_counts.astype(np.float32)).nnz == 0
@@ -92,14 +92,14 @@ def test_failed_write_leaves_no_file(tmp_path: Path) -> None:
 
     target = tmp_path / "atlas.h5ad"
     with pytest.raises(KeyboardInterrupt):
-        write_h5ad(SMALL, target, block_cells=1000, progress=progress)
+        write_h5ad(SMALL, target, batch_size=1000, progress=progress)
     assert seen == [(1000, 3000), (2000, 3000)]
     assert list(tmp_path.iterdir()) == []
     # An existing file is left untouched by a failed rewrite.
     target.write_bytes(b"previous")
     seen.clear()
     with pytest.raises(KeyboardInterrupt):
-        write_h5ad(SMALL, target, block_cells=1000, progress=progress)
+        write_h5ad(SMALL, target, batch_size=1000, progress=progress)
     assert target.read_bytes() == b"previous" and list(tmp_path.iterdir()) == [target]
 
 

@@ -98,7 +98,7 @@ def test_design_query_converts_to_reference(census, tmp_path: Path):
     assert src.value_filter == DESIGN_FILTER
     ids = reference_ids(adata, design_mask(adata), 150)
     assert design_mask(adata).sum() > 150 and np.array_equal(src.soma_joinids, ids)
-    report = convert(src, tmp_path / "a.zarr", block_cells=64, fsync=False)
+    report = convert(src, tmp_path / "a.zarr", batch_size=64, fsync=False)
     assert report.state == "computed"
     back = ad.read_zarr(tmp_path / "a.zarr")
     assert same(back.X, adata.X[ids])
@@ -119,7 +119,7 @@ def test_subsample_depends_on_seed_not_block_size(census, tmp_path: Path):
     src = CellxgeneCensusSource(uri=str(root)).query(**DESIGN_QUERY)
     stores = []
     for block in (7, 150):
-        convert(src, tmp_path / f"b{block}.zarr", block_cells=block, fsync=False)
+        convert(src, tmp_path / f"b{block}.zarr", batch_size=block, fsync=False)
         stores.append(ad.read_zarr(tmp_path / f"b{block}.zarr"))
     assert list(stores[0].obs.index) == list(stores[1].obs.index) and same(stores[0].X, stores[1].X)
     again = CellxgeneCensusSource(uri=root).query(**DESIGN_QUERY)
@@ -138,7 +138,7 @@ def test_gene_subset_by_symbol_and_ensembl_id(census, tmp_path: Path):
     cols = [2, 5, 40]  # order of the Census var table, not of the request
     assert list(src.var().index) == list(adata.var.index[cols]) and src.shape[1] == 3
     assert src.nnz_hint() is None  # the obs nnz column counts all genes
-    convert(src, tmp_path / "g.zarr", block_cells=100, fsync=False)
+    convert(src, tmp_path / "g.zarr", batch_size=100, fsync=False)
     back = ad.read_zarr(tmp_path / "g.zarr")
     mask = ((adata.obs["tissue_general"] == "lung") & adata.obs["is_primary_data"]).to_numpy()
     assert same(back.X, adata.X[np.flatnonzero(mask)][:, cols])
@@ -185,18 +185,18 @@ def test_errors(census):
 def test_reconvert_same_query_is_noop(census, tmp_path: Path):
     root, _ = census
     store = tmp_path / "r.zarr"
-    first = convert(CellxgeneCensusSource(uri=root).query(**DESIGN_QUERY), store, block_cells=50, fsync=False)
+    first = convert(CellxgeneCensusSource(uri=root).query(**DESIGN_QUERY), store, batch_size=50, fsync=False)
     assert first.state == "computed"
-    again = convert(CellxgeneCensusSource(uri=root).query(**DESIGN_QUERY), store, block_cells=50, fsync=False)
+    again = convert(CellxgeneCensusSource(uri=root).query(**DESIGN_QUERY), store, batch_size=50, fsync=False)
     assert again.state == "skipped" and again.computed == 0
     build = CellxgeneCensusSource(uri=root).identity()["build"]
     assert build["census_build_date"] == "2024-07-01" and len(build["listing"]) == 32
     for changed in ({**DESIGN_QUERY, "seed": 2}, {**DESIGN_QUERY, "disease": "normal"}):
-        rep = convert(CellxgeneCensusSource(uri=root).query(**changed), store, block_cells=50, fsync=False)
+        rep = convert(CellxgeneCensusSource(uri=root).query(**changed), store, batch_size=50, fsync=False)
         assert rep.state == "computed" and rep.computed == 3
     changed_store = next(p for p in (root / "census_data").rglob("*") if p.is_file())
     changed_store.touch()  # a rewritten local Census changes the listing in identity()
-    rep = convert(CellxgeneCensusSource(uri=root).query(**DESIGN_QUERY), store, block_cells=50, fsync=False)
+    rep = convert(CellxgeneCensusSource(uri=root).query(**DESIGN_QUERY), store, batch_size=50, fsync=False)
     assert rep.state == "computed"
     assert CellxgeneCensusSource(uri=root).identity()["build"]["listing"] != build["listing"]
 
@@ -223,7 +223,7 @@ def test_read_rows_streams_only_the_block(census, tmp_path: Path, monkeypatch: p
     monkeypatch.setattr(cellxgene_census, "get_anndata", no_get_anndata)
     src = CellxgeneCensusSource(uri=root).query(tissue="blood", max_cells=300)
     ids = src.soma_joinids
-    convert(src, tmp_path / "s.zarr", block_cells=40, fsync=False)
+    convert(src, tmp_path / "s.zarr", batch_size=40, fsync=False)
     assert [r.size for r in x_reads] == [min(40, 300 - s) for s in range(0, 300, 40)]
     assert np.array_equal(np.concatenate(x_reads), ids)  # each read is exactly its block's cells
     obs_coords = [c for c in obs_reads if c]  # the filter/var reads have no coords; obs is read once
@@ -244,7 +244,7 @@ def test_cli_census_query_string(census, tmp_path: Path):
     src = open_source(spec)
     assert src.value_filter == DESIGN_FILTER
     np.testing.assert_array_equal(src.soma_joinids, reference_ids(adata, design_mask(adata), 150))
-    res = cytodask("convert", spec, str(tmp_path / "c.zarr"), "--block-cells", "50", "-q")
+    res = cytodask("convert", spec, str(tmp_path / "c.zarr"), "--batch-size", "50", "-q")
     assert res.returncode == 0, res.stderr
     assert "150 cells" in res.stdout
     assert same(ad.read_zarr(tmp_path / "c.zarr").X, adata.X[src.soma_joinids])

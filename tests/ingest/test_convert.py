@@ -32,7 +32,7 @@ def test_round_trip_any_block_size(tmp_path: Path, counts_h5ad: Path, counts_ada
     else:
         src, expected = counts_h5ad, counts_adata
     store = tmp_path / "atlas.zarr"
-    report = convert(LocalH5ADSource(src), store, block_cells=block_cells)
+    report = convert(LocalH5ADSource(src), store, batch_size=block_cells)
     assert report.state == "computed" and report.n_blocks == -(-expected.n_obs // block_cells)
     back = ad.read_zarr(store)  # AnnData opens the store with obs/var intact
     assert _same(back.X, expected.X)
@@ -49,12 +49,12 @@ def test_reconvert_is_noop_and_change_rewrites(tmp_path: Path, counts_adata: ad.
     src = tmp_path / "a.h5ad"
     counts_adata.write_h5ad(src)
     store = tmp_path / "atlas.zarr"
-    assert convert(LocalH5ADSource(src), store, block_cells=500).computed == 4
-    again = convert(LocalH5ADSource(src), store, block_cells=500)
+    assert convert(LocalH5ADSource(src), store, batch_size=500).computed == 4
+    again = convert(LocalH5ADSource(src), store, batch_size=500)
     assert again.state == "skipped" and again.computed == 0
     changed = counts_adata[:1500].copy()
     changed.write_h5ad(src)
-    rep = convert(LocalH5ADSource(src), store, block_cells=500)
+    rep = convert(LocalH5ADSource(src), store, batch_size=500)
     assert rep.computed == 3
     assert open_atlas(store).n_obs == 1500
 
@@ -73,11 +73,11 @@ def test_killed_conversion_resumes_identically(tmp_path: Path, counts_h5ad: Path
 
     monkeypatch.setattr(LocalH5ADSource, "read_rows", failing)
     with pytest.raises(StageFailed, match="block 3"):
-        convert(LocalH5ADSource(counts_h5ad), store, block_cells=400)
+        convert(LocalH5ADSource(counts_h5ad), store, batch_size=400)
     with pytest.raises(ValueError, match="incomplete"):
         open_atlas(store)  # a half-written store is never taken as complete
     monkeypatch.setattr(LocalH5ADSource, "read_rows", real)
-    rep = convert(LocalH5ADSource(counts_h5ad), store, block_cells=400)
+    rep = convert(LocalH5ADSource(counts_h5ad), store, batch_size=400)
     assert (rep.computed, rep.skipped) == (2, 3)
     assert _same(ad.read_zarr(store).X, counts_adata.X)
 
@@ -89,12 +89,12 @@ def test_dense_x_and_layers(tmp_path: Path, counts_adata: ad.AnnData):
     src = tmp_path / "dense.h5ad"
     a.write_h5ad(src)
     with pytest.raises(ValueError, match=r"non-integer values.*--layer.*\['counts'\]"):
-        convert(LocalH5ADSource(src), tmp_path / "bad.zarr", block_cells=500, counts="strict")
+        convert(LocalH5ADSource(src), tmp_path / "bad.zarr", batch_size=500, counts="strict")
     assert not (tmp_path / ".bad.zarr.cytodask" / "blocks" / "00000000.json").exists()
-    rep = convert(LocalH5ADSource(src, layer="counts"), tmp_path / "ok.zarr", block_cells=500)
+    rep = convert(LocalH5ADSource(src, layer="counts"), tmp_path / "ok.zarr", batch_size=500)
     assert rep.computed == 4
     assert _same(ad.read_zarr(tmp_path / "ok.zarr").X, counts_adata.X)
-    rep = convert(LocalH5ADSource(src), tmp_path / "dense.zarr", block_cells=700, counts="off")
+    rep = convert(LocalH5ADSource(src), tmp_path / "dense.zarr", batch_size=700, counts="off")
     np.testing.assert_allclose(ad.read_zarr(tmp_path / "dense.zarr").X.toarray(), a.X, rtol=1e-6)
 
 
@@ -123,7 +123,7 @@ def test_bad_inputs(tmp_path: Path, counts_adata: ad.AnnData):
     neg.X.data[5] = -1
     neg.write_h5ad(tmp_path / "neg.h5ad")
     with pytest.raises(ValueError, match="negative values"):
-        convert(LocalH5ADSource(tmp_path / "neg.h5ad"), tmp_path / "neg.zarr", block_cells=1000)
+        convert(LocalH5ADSource(tmp_path / "neg.h5ad"), tmp_path / "neg.zarr", batch_size=1000)
 
 
 # VmHWM (peak RSS of this address space) rather than ru_maxrss, which Linux carries over
@@ -132,7 +132,7 @@ _RSS_SCRIPT = """
 import sys, warnings
 warnings.filterwarnings("ignore")
 from cytodask.ingest import LocalH5ADSource, convert
-convert(LocalH5ADSource(sys.argv[1]), sys.argv[2], block_cells=2000, fsync=False)
+convert(LocalH5ADSource(sys.argv[1]), sys.argv[2], batch_size=2000, fsync=False)
 print(next(l.split()[1] for l in open("/proc/self/status") if l.startswith("VmHWM")))
 """
 
@@ -151,8 +151,11 @@ def test_conversion_memory_is_flat(tmp_path: Path):
         del a
     growth, data_growth = peaks[1] - peaks[0], sizes[1] - sizes[0]
     print(json.dumps({"peak_rss_mb": [p / 2**20 for p in peaks], "matrix_mb": [s / 2**20 for s in sizes]}))
-    # the matrix grows by ~96 MiB; a whole-matrix load would grow RSS by at least that much.
-    assert growth < 0.2 * data_growth, (peaks, sizes)
+    # The matrix grows by ~92 MiB: a whole-matrix load would grow the peak by at least that much (ratio >= 1).
+    # What may grow is per-cell metadata (obs frame and names, indptr, the duplicate-name check): measured
+    # 17-19 MiB for these 60k more cells (~300 B/cell), i.e. 0.18-0.20 of the matrix growth; 0.4 keeps a 2x
+    # margin over that and a 2.5x margin under the failure it guards against.
+    assert growth < 0.4 * data_growth, (peaks, sizes)
 
 
 def test_refuses_a_directory_it_did_not_create(tmp_path: Path, counts_h5ad: Path):
@@ -163,18 +166,18 @@ def test_refuses_a_directory_it_did_not_create(tmp_path: Path, counts_h5ad: Path
     (user / "sub").mkdir()
     with pytest.raises(ValueError, match=r"mine is an existing directory that cytodask did not create.*notes\.txt"
                                          r".*nothing was changed. Pass a new or empty directory as STORE"):
-        convert(LocalH5ADSource(counts_h5ad), user, block_cells=1000)
+        convert(LocalH5ADSource(counts_h5ad), user, batch_size=1000)
     assert sorted(p.name for p in user.iterdir()) == ["notes.txt", "sub"]
     assert (user / "notes.txt").read_text() == "keep me"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"]  # no bookkeeping, no trash left beside it
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert convert(LocalH5ADSource(counts_h5ad), empty, block_cells=1000).computed == 2  # an empty one is fine
+    assert convert(LocalH5ADSource(counts_h5ad), empty, batch_size=1000).computed == 2  # an empty one is fine
 
 
 def test_resumes_a_store_whose_creation_was_interrupted(tmp_path: Path, counts_h5ad: Path, counts_adata):
     store = tmp_path / "atlas.zarr"
-    convert(LocalH5ADSource(counts_h5ad), store, block_cells=1000)
+    convert(LocalH5ADSource(counts_h5ad), store, batch_size=1000)
     # killed inside create_store: zarr.json without the cytodask layout yet, bookkeeping present
     zarr.open_group(str(store), mode="w", zarr_format=3)
     meta = tmp_path / ".atlas.zarr.cytodask"
@@ -182,7 +185,7 @@ def test_resumes_a_store_whose_creation_was_interrupted(tmp_path: Path, counts_h
     (meta / "manifest.json").write_text(json.dumps({**m, "state": "running", "prepared": False}))
     for f in (meta / "blocks").glob("*.json"):
         f.unlink()
-    assert convert(LocalH5ADSource(counts_h5ad), store, block_cells=1000).computed == 2
+    assert convert(LocalH5ADSource(counts_h5ad), store, batch_size=1000).computed == 2
     assert _same(ad.read_zarr(store).X, counts_adata.X)
 
 
@@ -196,7 +199,7 @@ def test_refuses_output_overlapping_the_input(tmp_path: Path, counts_adata, wher
     store = {"same": src, "inside": src / "x.zarr", "contains": src.parent}[where]
     want = {"same": "is the input itself", "inside": "lies inside the input", "contains": "contains the input"}
     with pytest.raises(ValueError, match=want[where] + r".*Choose an output path outside the input, e\.g\. atlas\.zarr"):
-        convert(LocalH5ADSource(src), store, block_cells=1000)
+        convert(LocalH5ADSource(src), store, batch_size=1000)
     assert src.read_bytes() == before
     assert sorted(p.name for p in src.parent.iterdir()) == ["atlas.h5ad"]
 
@@ -205,9 +208,9 @@ def test_refuses_a_file_or_a_path_below_one(tmp_path: Path, counts_h5ad: Path):
     f = tmp_path / "out.zarr"
     f.write_text("x")
     with pytest.raises(ValueError, match="out.zarr is a file, not a directory; pass a directory path as STORE"):
-        convert(LocalH5ADSource(counts_h5ad), f, block_cells=1000)
+        convert(LocalH5ADSource(counts_h5ad), f, batch_size=1000)
     with pytest.raises(ValueError, match=r"lies below .*out\.zarr, which is a regular file"):
-        convert(LocalH5ADSource(counts_h5ad), f / "sub" / "a.zarr", block_cells=1000)
+        convert(LocalH5ADSource(counts_h5ad), f / "sub" / "a.zarr", batch_size=1000)
     assert f.read_text() == "x"
 
 
@@ -216,19 +219,19 @@ def test_damaged_store_chunk_is_rewritten(tmp_path: Path, counts_h5ad: Path, cou
     from cytodask.cli import main
 
     store = tmp_path / "atlas.zarr"
-    convert(LocalH5ADSource(counts_h5ad), store, block_cells=500)
+    convert(LocalH5ADSource(counts_h5ad), store, batch_size=500)
     assert main(["verify", str(store)]) == 0
     indptr_chunk = store / "X" / "indptr" / "c" / "2"
     indptr_chunk.write_bytes(indptr_chunk.read_bytes()[:-2])
     assert main(["verify", str(store)]) == 1
     out = capsys.readouterr().out
     assert "convert: block 1:" in out and "X/indptr/c/2 has" in out  # block 1 wrote indptr[1000]
-    rep = convert(LocalH5ADSource(counts_h5ad), store, block_cells=500)
+    rep = convert(LocalH5ADSource(counts_h5ad), store, batch_size=500)
     assert rep.computed == 2  # blocks 1 and 2 both wrote that chunk
     assert _same(ad.read_zarr(store).X, counts_adata.X) and main(["verify", str(store)]) == 0
     data_chunks = sorted((store / "X" / "data" / "c").iterdir(), key=lambda p: int(p.name))
     data_chunks[0].unlink()
-    rep = convert(LocalH5ADSource(counts_h5ad), store, block_cells=500)
+    rep = convert(LocalH5ADSource(counts_h5ad), store, batch_size=500)
     assert rep.computed >= 1 and rep.skipped >= 1
     assert _same(ad.read_zarr(store).X, counts_adata.X) and main(["verify", str(store)]) == 0
 
@@ -240,7 +243,7 @@ def test_duplicate_cell_names_warn(tmp_path: Path, counts_adata):
     src = tmp_path / "dup.h5ad"
     a.write_h5ad(src)
     with pytest.warns(UserWarning, match=r"100 cell names occur more than once .*obs_names_make_unique\(\)"):
-        convert(LocalH5ADSource(src), tmp_path / "dup.zarr", block_cells=300)
+        convert(LocalH5ADSource(src), tmp_path / "dup.zarr", batch_size=300)
     assert open_atlas(tmp_path / "dup.zarr").info["duplicate_obs_names"] == 100
 
 
@@ -251,7 +254,7 @@ def test_failed_on_bad_data_says_fix_the_input(tmp_path: Path, counts_adata):
     bad.X.data[-1] = np.nan  # in the last block: earlier blocks are written first
     bad.write_h5ad(tmp_path / "nan.h5ad")
     with pytest.raises(ValueError, match="NaN"):
-        convert(LocalH5ADSource(tmp_path / "nan.h5ad"), tmp_path / "nan.zarr", block_cells=500)
+        convert(LocalH5ADSource(tmp_path / "nan.h5ad"), tmp_path / "nan.zarr", batch_size=500)
     with pytest.raises(ValueError, match="stopped on bad input data .*NaN.*fix the input"):
         open_atlas(tmp_path / "nan.zarr")
 
@@ -276,10 +279,10 @@ def test_bad_values_name_the_cells_and_the_matrix(tmp_path: Path, counts_adata):
     with pytest.raises(ValueError, match=r"cells 1000\.\.1500: X holds negative values \(min -2\) in 1 cell\(s\) "
                                          r"\(rows \[1203\]\).*pass --layer NAME with the raw counts \(layers in this "
                                          r"file: \['raw'\]\)"):
-        convert(LocalH5ADSource(tmp_path / "neg.h5ad"), tmp_path / "neg.zarr", block_cells=500)
+        convert(LocalH5ADSource(tmp_path / "neg.h5ad"), tmp_path / "neg.zarr", batch_size=500)
     b = counts_adata.copy()
     b.layers["counts"] = b.X.copy()
     b.layers["counts"].data[b.layers["counts"].indptr[7]] = np.nan
     b.write_h5ad(tmp_path / "nan.h5ad")
     with pytest.raises(ValueError, match=r"layer 'counts' holds NaN or infinite values in 1 cell\(s\) \(rows \[7\]\)"):
-        convert(LocalH5ADSource(tmp_path / "nan.h5ad", layer="counts"), tmp_path / "nan.zarr", block_cells=500)
+        convert(LocalH5ADSource(tmp_path / "nan.h5ad", layer="counts"), tmp_path / "nan.zarr", batch_size=500)

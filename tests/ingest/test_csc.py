@@ -148,7 +148,7 @@ def test_csc_h5ad_converts_like_anndata_reads_it(tmp_path: Path, csc_files, bloc
     assert isinstance(expected.X, sp.csc_matrix)
     src = LocalH5ADSource(path, spill_dir=tmp_path / "spill", csc_chunk_nnz=997)
     assert src.shape == expected.shape and src.nnz_hint() == expected.X.nnz and src.dtype == np.float32
-    rep = convert(src, tmp_path / "a.zarr", block_cells=block_cells, fsync=False)
+    rep = convert(src, tmp_path / "a.zarr", batch_size=block_cells, fsync=False)
     assert rep.state == "computed" and rep.n_blocks == -(-expected.n_obs // block_cells)
     back = ad.read_zarr(tmp_path / "a.zarr")
     assert _same(back.X, expected.X) and back.X.dtype == np.float32
@@ -172,7 +172,7 @@ def test_csc_layer_and_random_blocks(tmp_path: Path, csc_files):
     full = sp.csr_matrix(a.X)
     for start, stop in [(999, 1000), (0, 1), (17, 600), (500, 500), (0, 1000)]:  # any order
         assert _same(src.read_rows(start, stop), full[start:stop])
-    rep = convert(src, tmp_path / "l.zarr", block_cells=300, fsync=False)
+    rep = convert(src, tmp_path / "l.zarr", batch_size=300, fsync=False)
     assert rep.computed == 4 and _same(ad.read_zarr(tmp_path / "l.zarr").X, a.X)
     with pytest.raises(ValueError, match="csc_chunk_nnz=0"):
         LocalH5ADSource(tmp_path / "layer.h5ad", layer="counts", csc_chunk_nnz=0)

@@ -18,7 +18,7 @@ def test_atlas_cupy_blocks_equal_scipy_blocks(tmp_path: Path, counts_h5ad: Path)
     import cupy as cp
     import cupyx.scipy.sparse as cpsp
 
-    convert(LocalH5ADSource(counts_h5ad), tmp_path / "a.zarr", block_cells=512)
+    convert(LocalH5ADSource(counts_h5ad), tmp_path / "a.zarr", batch_size=512)
     atlas = open_atlas(tmp_path / "a.zarr")
     gpu = atlas.to_dask("cupy")
     assert isinstance(gpu._meta, cpsp.csr_matrix)

@@ -80,7 +80,7 @@ def test_converts_like_loompy_reads_it(tmp_path: Path, looms, block_cells: int):
     x, obs, var = _expected(path)
     src = LoomSource(path)
     assert src.shape == (a.n_obs, 70) and src.dtype == np.int32 and src.layers() == []
-    rep = convert(src, tmp_path / "l.zarr", block_cells=block_cells, fsync=False)
+    rep = convert(src, tmp_path / "l.zarr", batch_size=block_cells, fsync=False)
     assert rep.state == "computed" and rep.n_blocks == -(-a.n_obs // block_cells)
     back = ad.read_zarr(tmp_path / "l.zarr")
     assert _same(back.X, x) and _same(back.X, a.X) and back.X.dtype == np.int32
@@ -100,7 +100,7 @@ def test_layers_bounded_slices_and_index_fallback(tmp_path: Path, looms, monkeyp
     path = write_loom(tmp_path / "layer.loom", a, unique_accession=False, counts_layer=True)
     with pytest.raises(ValueError, match=r"non-integer values.*layers in this file: \['counts'\]"), \
             pytest.warns(UserWarning, match="var names occur more than once"):
-        convert(LoomSource(path), tmp_path / "bad.zarr", block_cells=500, counts="strict", fsync=False)
+        convert(LoomSource(path), tmp_path / "bad.zarr", batch_size=500, counts="strict", fsync=False)
     src = LoomSource(path, layer="counts")
     assert src.layers() == ["counts"]
     monkeypatch.setattr(loom_mod, "MAX_DENSE_BYTES", 70 * 4 * 100)  # 100 cells per dense read
@@ -110,7 +110,7 @@ def test_layers_bounded_slices_and_index_fallback(tmp_path: Path, looms, monkeyp
     assert var.index[:3].tolist() == ["G0", "G1", "G2"] and var["Accession"].dtype == "category"
     assert (var.index == var["gene_symbols"].astype(str)).all()
     with pytest.warns(UserWarning, match="3 var names occur more than once"):
-        rep = convert(src, tmp_path / "ok.zarr", block_cells=400, fsync=False)
+        rep = convert(src, tmp_path / "ok.zarr", batch_size=400, fsync=False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # anndata: var names not unique
         back = ad.read_zarr(tmp_path / "ok.zarr")

@@ -161,7 +161,7 @@ def test_convert_round_trips_by_ranges(tmp_path: Path, site, server: _Server):
     source = RemoteH5ADSource(url_of(server, "counts.h5ad"), block_size=BLOCK)
     assert source.shape == small.shape and source.name == url_of(server, "counts.h5ad")
     store = tmp_path / "atlas.zarr"
-    report = convert(source, store, block_cells=700)
+    report = convert(source, store, batch_size=700)
     assert report.state == "computed" and report.n_blocks == 3
     back = ad.read_zarr(store)
     assert _same(back.X, small.X)
@@ -190,15 +190,15 @@ def test_reconvert_noop_and_changed_file_reconverts(tmp_path: Path, site, server
     ident = first.identity()
     assert ident["url"] == url and ident["size"] == (root / "mutable.h5ad").stat().st_size
     assert "ETag" in ident["validators"]
-    assert convert(first, store, block_cells=500).computed == 4
-    again = convert(RemoteH5ADSource(url, block_size=BLOCK), store, block_cells=500)
+    assert convert(first, store, batch_size=500).computed == 4
+    again = convert(RemoteH5ADSource(url, block_size=BLOCK), store, batch_size=500)
     assert again.state == "skipped" and again.computed == 0
     shipped = pickle.dumps(first)
 
     small[:1500].copy().write_h5ad(root / "mutable.h5ad")  # new content → new ETag
     changed = RemoteH5ADSource(url, block_size=BLOCK)
     assert changed.identity()["validators"] != ident["validators"]
-    rep = convert(changed, store, block_cells=500)
+    rep = convert(changed, store, batch_size=500)
     assert rep.state == "computed" and rep.computed == 3
     assert _same(ad.read_zarr(store).X, small.X[:1500])
     stale = pickle.loads(shipped)  # a copy made before the change refuses to read the new file
@@ -296,7 +296,7 @@ def test_cli_convert_url_and_rebuild_spec_source(tmp_path: Path, site, server: _
     _, small, _ = site
     url = url_of(server, "counts.h5ad")
     assert isinstance(open_source(url), RemoteH5ADSource)
-    res = cytodask("convert", url, str(tmp_path / "u.zarr"), "--block-cells", "900", "-q")
+    res = cytodask("convert", url, str(tmp_path / "u.zarr"), "--batch-size", "900", "-q")
     assert res.returncode == 0, res.stderr
     assert "2000 cells × 300 genes, 3 blocks written" in res.stdout
     assert _same(ad.read_zarr(tmp_path / "u.zarr").X, small.X)
@@ -329,8 +329,8 @@ def test_server_dying_mid_transfer_says_it_resumes(tmp_path: Path, site, server:
     url = url_of(server, "counts.h5ad")
     with pytest.raises(StageFailed, match=rf"the transfer from {url} broke off \(ClientPayloadError.*run the same "
                                           r"command again, once the server answers, to resume \(reading cells 1400"):
-        convert(RemoteH5ADSource(url, block_size=BLOCK), store, block_cells=700)
+        convert(RemoteH5ADSource(url, block_size=BLOCK), store, batch_size=700)
     monkeypatch.setattr(_H5ADReader, "read_rows", real)
-    rep = convert(RemoteH5ADSource(url, block_size=BLOCK), store, block_cells=700)
+    rep = convert(RemoteH5ADSource(url, block_size=BLOCK), store, batch_size=700)
     assert (rep.computed, rep.skipped) == (1, 2)
     assert _same(ad.read_zarr(store).X, small.X)

@@ -80,17 +80,17 @@ def test_count_modes(tmp_path: Path, counts_adata: ad.AnnData):
     src = tmp_path / "norm.h5ad"
     a.write_h5ad(src)
     with pytest.warns(UserWarning, match=r"non-integer values.*converting anyway.*--strict") as rec:
-        rep = convert(LocalH5ADSource(src), tmp_path / "warn.zarr", block_cells=500)
+        rep = convert(LocalH5ADSource(src), tmp_path / "warn.zarr", batch_size=500)
     assert rep.computed == 4
     assert sum("non-integer" in str(w.message) for w in rec) == 1  # once per conversion, not per block
     assert _info(tmp_path / "warn.zarr")["non_integer_values"] is True
     with pytest.raises(Exception, match="non-integer values"):
-        convert(LocalH5ADSource(src), tmp_path / "strict.zarr", block_cells=500, counts="strict")
+        convert(LocalH5ADSource(src), tmp_path / "strict.zarr", batch_size=500, counts="strict")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        convert(LocalH5ADSource(src), tmp_path / "off.zarr", block_cells=500, counts="off")
+        convert(LocalH5ADSource(src), tmp_path / "off.zarr", batch_size=500, counts="off")
     assert _info(tmp_path / "off.zarr")["non_integer_values"] is False
-    convert(LocalH5ADSource(src.parent / "norm.h5ad"), tmp_path / "ok.zarr", block_cells=500, counts="off")
+    convert(LocalH5ADSource(src.parent / "norm.h5ad"), tmp_path / "ok.zarr", batch_size=500, counts="off")
     with pytest.raises(ValueError, match="counts='maybe'"):
         convert(LocalH5ADSource(src), tmp_path / "x.zarr", counts="maybe")
     # NaN is refused in every checking mode
@@ -101,7 +101,7 @@ def test_count_modes(tmp_path: Path, counts_adata: ad.AnnData):
 
 
 def test_counts_flag_on_integer_data(tmp_path: Path, counts_h5ad: Path):
-    convert(LocalH5ADSource(counts_h5ad), tmp_path / "s.zarr", block_cells=700)
+    convert(LocalH5ADSource(counts_h5ad), tmp_path / "s.zarr", batch_size=700)
     assert _info(tmp_path / "s.zarr")["non_integer_values"] is False
     assert _info(tmp_path / "s.zarr")["duplicate_var_names"] == 0
 
@@ -117,7 +117,7 @@ def test_duplicate_var_names_kept_and_reported(tmp_path: Path):
         warnings.simplefilter("ignore")
         a.write_h5ad(src)
     with pytest.warns(UserWarning, match=r"1 var names occur more than once \(e.g. \['G2'\]\).*var_names_make_unique"):
-        convert(LocalH5ADSource(src), tmp_path / "d.zarr", block_cells=100)
+        convert(LocalH5ADSource(src), tmp_path / "d.zarr", batch_size=100)
     assert _info(tmp_path / "d.zarr")["duplicate_var_names"] == 1
     back = open_atlas(tmp_path / "d.zarr")
     assert list(back.var.index) == names
@@ -160,10 +160,10 @@ def test_kill9_cli_convert_resumes_identically(tmp_path: Path):
     src = tmp_path / "a.h5ad"
     a.write_h5ad(src)
     ref = tmp_path / "ref.zarr"
-    assert cytodask("convert", str(src), str(ref), "--block-cells", "100", "-q").returncode == 0
+    assert cytodask("convert", str(src), str(ref), "--batch-size", "100", "-q").returncode == 0
     store = tmp_path / "s.zarr"
     blocks = tmp_path / ".s.zarr.cytodask" / "blocks"
-    proc = popen("convert", str(src), str(store), "--block-cells", "100", "-q",
+    proc = popen("convert", str(src), str(store), "--batch-size", "100", "-q",
                  env={"CYTODASK_FAULT_RECORD_DELAY": "0.1"})
     deadline = time.monotonic() + 60
     while not (blocks.is_dir() and len(list(blocks.glob("*.json"))) >= 5):
@@ -176,11 +176,11 @@ def test_kill9_cli_convert_resumes_identically(tmp_path: Path):
     assert 5 <= done < 30
     with pytest.raises(ValueError, match="incomplete"):
         open_atlas(store)
-    res = cytodask("convert", str(src), str(store), "--block-cells", "100")
+    res = cytodask("convert", str(src), str(store), "--batch-size", "100")
     assert res.returncode == 0, res.stderr
     assert f"{30 - done} blocks written" in res.stdout
     assert _store_bytes(store) == _store_bytes(ref)
-    assert "already up to date" in cytodask("convert", str(src), str(store), "--block-cells", "100", "-q").stdout
+    assert "already up to date" in cytodask("convert", str(src), str(store), "--batch-size", "100", "-q").stdout
 
 
 def test_open_source_and_cli_every_local_format(tmp_path: Path):
@@ -210,7 +210,7 @@ def test_open_source_and_cli_every_local_format(tmp_path: Path):
     for name, path in inputs.items():
         assert isinstance(open_source(path), kinds[name]), name
         store = tmp_path / f"{name}.zarr"
-        res = cytodask("convert", str(path), str(store), "--block-cells", "50", "-q")
+        res = cytodask("convert", str(path), str(store), "--batch-size", "50", "-q")
         assert res.returncode == 0, (name, res.stderr)
         genes = 35 if name.startswith("10x") else 40  # 10x: Gene Expression features only (5 antibody capture)
         assert f"120 cells × {genes} genes" in res.stdout, name

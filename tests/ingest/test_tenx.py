@@ -111,7 +111,7 @@ def test_converts_like_scanpy_reads_it(tmp_path: Path, files, data, kind: str, b
     path, a = files[kind, size], data[size]
     src = TenXSource(path, chunk_lines=500, spill_dir=tmp_path / "spill")
     assert src.shape == (a.n_obs, N_GEX) and src.dtype == np.int32
-    rep = convert(src, tmp_path / "a.zarr", block_cells=block_cells, fsync=False)
+    rep = convert(src, tmp_path / "a.zarr", batch_size=block_cells, fsync=False)
     assert rep.state == "computed" and rep.n_blocks == -(-a.n_obs // block_cells)
     back, ref = ad.read_zarr(tmp_path / "a.zarr"), _reference(kind, path)
     assert back.X.dtype == np.int32 and _same(back.X, ref.X) and _same(back.X, a.X[:, :N_GEX])

@@ -23,7 +23,7 @@ def test_help_lists_commands():
 
 
 def test_convert_cli_and_errors(tmp_path: Path, counts_h5ad: Path, capsys):
-    assert main(["convert", str(counts_h5ad), str(tmp_path / "s.zarr"), "--block-cells", "700", "-q"]) == 0
+    assert main(["convert", str(counts_h5ad), str(tmp_path / "s.zarr"), "--batch-size", "700", "-q"]) == 0
     assert "2000 cells × 300 genes, 3 blocks written" in capsys.readouterr().out
     assert main(["convert", str(counts_h5ad), str(tmp_path / "s.zarr"), "--block-cells", "700", "-q"]) == 0
     assert "already up to date" in capsys.readouterr().out
@@ -164,14 +164,14 @@ def test_os_errors_say_what_where_and_fix(tmp_path: Path, counts_h5ad: Path, cap
 
     monkeypatch.setattr(store_mod, "atomic_write_json", failing)
     out = tmp_path / "s.zarr"
-    assert main(["convert", str(counts_h5ad), str(out), "--block-cells", "500", "-q"]) == 1
+    assert main(["convert", str(counts_h5ad), str(out), "--batch-size", "500", "-q"]) == 1
     msg = capsys.readouterr().err
     assert "[Errno" not in msg and str(tmp_path / ".s.zarr.cytodask" / "blocks") in msg
     if err == "ENOSPC":
         assert "no space left on the device" in msg and "2 block(s) were written and recorded" in msg
         assert "run the same command again: it resumes after them" in msg
         monkeypatch.setattr(store_mod, "atomic_write_json", real)
-        assert main(["convert", str(counts_h5ad), str(out), "--block-cells", "500", "-q"]) == 0
+        assert main(["convert", str(counts_h5ad), str(out), "--batch-size", "500", "-q"]) == 0
         assert "2 blocks written" in capsys.readouterr().out
     else:
         assert "permission denied; choose an output you can write" in msg
