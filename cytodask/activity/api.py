@@ -10,8 +10,6 @@ for Dask input (:mod:`~cytodask.activity.graph`).
 from __future__ import annotations
 
 import os
-import sys
-import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -148,7 +146,7 @@ def infer(
         return LazyActivity(**out, signatures=prep.names, samples=sample_names,  # type: ignore[return-value]
                             coverage=prep.match.coverage, genes=prep.match.genes, params=params,
                             orientation=orientation)
-    threads = 1 if threads is None and in_dask_task() else check_threads(threads)
+    threads = check_threads(threads)  # one thread inside a Dask task (core.backend.in_dask_task)
     stats, empty, centred = run_in_memory(mat, prep.T, prep.match.expr_idx, control=ctrl, input_kind=input_kind,
                                           scale=scale, method=method, perm_table=table, batch_size=batch_size,
                                           threads=threads, xp=xp)
@@ -162,28 +160,6 @@ def infer(
         **frames, coverage=prep.match.coverage, empty=pd.Series(to_numpy(empty), index=sample_names, name="empty"),
         genes=prep.match.genes, params=params, orientation="signatures",
     ).oriented(orientation)
-
-
-def in_dask_task() -> bool:
-    """True inside a task of a Dask worker or of Dask's local thread pool.
-
-    Library calls there use one thread by default: the scheduler already runs tasks in
-    parallel, and a worker must not change process-wide (BLAS) thread limits.
-    """
-    if "distributed" in sys.modules:
-        from distributed import get_worker
-
-        try:
-            get_worker()
-            return True
-        except ValueError:
-            pass
-    threaded = sys.modules.get("dask.threaded")
-    if threaded is None:
-        return False
-    me = threading.current_thread()
-    pools = [threaded.default_pool, *(p for per in list(threaded.pools.values()) for p in per.values())]
-    return any(me in getattr(p, "_threads", ()) for p in pools if p is not None)
 
 
 def score(

@@ -136,7 +136,7 @@ def test_block_tasks_carry_shared_operands_once(tmp_path: Path, atlas_h5ad: Path
         before = ad.read_zarr(store.stage_path("act")).X[:200].copy()
         client.compute(tasks, sync=True)
         np.testing.assert_array_equal(ad.read_zarr(store.stage_path("act")).X[:200], before)
-        from cytodask.activity.api import in_dask_task
+        from cytodask.core.backend import in_dask_task
 
         assert client.submit(in_dask_task, pure=False).result() is True  # a distributed worker's task
 
@@ -147,6 +147,7 @@ def test_library_calls_in_a_dask_task_use_one_thread(monkeypatch: pytest.MonkeyP
     import dask
 
     from cytodask.activity import api
+    from cytodask.core import backend
 
     seen: list[int] = []
 
@@ -168,5 +169,5 @@ def test_library_calls_in_a_dask_task_use_one_thread(monkeypatch: pytest.MonkeyP
     dask.compute(dask.delayed(call)(), scheduler="threads")
     from cytodask.core.backend import available_threads
 
-    assert not api.in_dask_task()
+    assert not backend.in_dask_task()
     assert seen == [available_threads(), 1]
