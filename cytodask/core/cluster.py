@@ -12,11 +12,27 @@
 
 The dashboard address is printed. The cluster is closed on normal exit, on
 error and on Ctrl-C.
+
+One result whatever the cluster: a BLAS product's summation order depends on
+its thread count (OpenBLAS ``T @ y`` of the activity ridge differs in the last
+bit between one and two threads), so every block runs with one BLAS (and
+OpenMP) thread, whoever runs it. Process workers get that from Dask's nanny
+environment, unless the shell sets ``OPENBLAS_NUM_THREADS`` otherwise, so
+:func:`cluster` registers a worker plugin that limits every worker process
+once, at its start (never inside a task), SLURM and existing clusters
+included; thread workers run in this process, which :func:`cluster` limits
+for as long as the cluster is open (the shared operands it computes, such as
+the projection matrix, then match too). The trade-off: one block never uses
+several cores for its products; the scheduler runs ``n_workers x
+threads_per_worker`` blocks at once instead. Bit equality holds between
+workers with the same CPU and libraries (another CPU may pick other kernels).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import importlib
 import logging
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -25,6 +41,37 @@ from cytodask.core.backend import gpu_available
 from cytodask.core.config import Config
 
 log = logging.getLogger("cytodask")
+
+
+def one_blas_thread() -> Any:
+    """Limit every BLAS and OpenMP pool of this process to one thread; returns the threadpoolctl limiter.
+
+    NumPy's and SciPy's BLAS libraries are loaded first, so both are limited (threadpoolctl only
+    sees the libraries already loaded).
+    """
+    from threadpoolctl import threadpool_limits
+
+    for module in ("numpy", "scipy.linalg"):  # SciPy wheels bring their own OpenBLAS
+        importlib.import_module(module)
+
+    return threadpool_limits(limits=1)
+
+
+@functools.cache
+def _plugin_class() -> type:
+    """The worker plugin of :func:`one_blas_thread` (built on first use: importing distributed costs ~0.3 s)."""
+    from distributed.diagnostics.plugin import WorkerPlugin
+
+    class OneBlasThread(WorkerPlugin):
+        """One BLAS thread in every worker process, set once when the worker starts (never in a task)."""
+
+        name = "cytodask-one-blas-thread"
+        idempotent = True
+
+        def setup(self, worker: Any) -> None:
+            one_blas_thread()  # in this process for good; thread workers share the client's limit
+
+    return OneBlasThread
 
 
 def cluster_kind(config: Config) -> str:
@@ -123,8 +170,12 @@ def cluster(config: Config, *, echo: Callable[[str], None] | None = print) -> It
         Where to print the dashboard address (``None`` = silent).
     """
     kind = cluster_kind(config)
+    limiter = one_blas_thread()  # thread workers (and cluster = "none") compute in this process
     if kind == "none":
-        yield None
+        try:
+            yield None
+        finally:
+            limiter.restore_original_limits()
         return
     from distributed import Client
 
@@ -145,6 +196,7 @@ def cluster(config: Config, *, echo: Callable[[str], None] | None = print) -> It
             else:
                 local = _local_cuda_cluster(config) if kind == "cuda" else _local_cluster(config)
             client = Client(local)
+        client.register_plugin(_plugin_class()())  # workers present and future (SLURM jobs starting later)
         if echo is not None:
             n = len(client.scheduler_info(n_workers=-1).get("workers", {}))
             what = {"address": "existing cluster", "cuda": "LocalCUDACluster", "local": "LocalCluster",
@@ -159,3 +211,4 @@ def cluster(config: Config, *, echo: Callable[[str], None] | None = print) -> It
         with contextlib.suppress(Exception):
             if local is not None:
                 local.close(timeout=10)
+        limiter.restore_original_limits()
