@@ -59,7 +59,7 @@ def volcano_png(table: pd.DataFrame, hits: pd.DataFrame, title: str) -> bytes:
     ax.scatter(hits["activity_diff"], hits["neg_log10_pval"], s=30, facecolors="none", edgecolors="#222",
                linewidths=0.8, label=f"top {len(hits)} (labelled)")
     ax.axvline(0.0, color="#555", lw=0.6, ls="--")
-    ax.set_xlabel("activity difference (median group 1 − median group 2, z)")
+    ax.set_xlabel("activity difference (mean group 1 − mean group 2, z)")
     ax.set_ylabel("−log10 p-value")
     ax.set_title(title)
     ax.legend(loc="upper left", frameon=False, fontsize=8)
