@@ -85,7 +85,9 @@ def correlation_table(activity: anndata.AnnData, metadata: pd.DataFrame, *, on: 
             t[col] = value
         frames.append(t)
     table = pd.concat(frames, ignore_index=True)
-    family = table[["variable", *strata]].astype(str).agg("|".join, axis=1)
+    family = table["variable"].astype(str)
+    for col in strata:
+        family = family + "|" + table[col].astype(str)
     table["qvalue"] = fdr_bh(table["pvalue"].to_numpy(), families=family.to_numpy())
     table["signature_type"] = signature_type
     table["n_samples"] = table["n_samples"].astype(np.int64)

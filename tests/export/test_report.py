@@ -150,6 +150,8 @@ def test_run_summary_and_stage_table(result_dir: Path, page):
 def test_figures_are_embedded_pngs(page):
     _, _, parsed = page
     assert [img["id"] for img in parsed.images] == ["heatmap", "volcano"]
+    # 8 donors < min_n = 10 per cell type: no correlation can be computed, and the page says why
+    assert "no correlation could be computed: 'n<10' (430 rows)" in "".join(parsed.text)
     for img in parsed.images:
         head, data = img["src"].split(",", 1)
         assert head == "data:image/png;base64"
