@@ -184,7 +184,7 @@ def test_errors_say_how_to_fix():
 def test_summary_kernel_equals_rank_kernel_and_numpy_means_medians(data, dtype):
     """One sort serves the rank sums and the medians: same U/p as mannwhitney_block, medians and
     means as numpy.nanmedian / nanmean (all-NaN or empty groups give NaN), for every key type."""
-    from cytodask.differential.wilcoxon import mannwhitney_block, mannwhitney_summary_block
+    from cytodask.differential.kernels import mannwhitney_block, mannwhitney_summary_block
 
     x, y = data
     if np.dtype(dtype).kind in "iu":  # integer data has no NaN; shift into the unsigned range

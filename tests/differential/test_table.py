@@ -11,7 +11,7 @@ import scipy.stats as ss
 from statsmodels.stats.multitest import multipletests
 
 from cytodask.differential import differential_table
-from cytodask.differential.table import TABLE_COLUMNS
+from cytodask.differential.api.table import TABLE_COLUMNS
 from tests.differential._data import STAT_RTOL, assert_p_close
 
 

@@ -1,4 +1,9 @@
-"""Stratified differential tables: one batched test over every stratum × feature."""
+"""Stratified differential tables: one batched test over every stratum × feature (the public function).
+
+The strata are laid out as NaN-padded rows here (input handling); the block
+kernels of :mod:`cytodask.differential.kernels` run over them through the
+shared row-block driver (:func:`cytodask.core.stats.driver.map_row_blocks`).
+"""
 
 from __future__ import annotations
 
@@ -13,9 +18,7 @@ from cytodask.core.backend import Backend, check_threads, resolve_backend
 from cytodask.core.stats.driver import TWO_SAMPLE_REASONS, check_min_n, map_row_blocks, reason_strings
 from cytodask.core.stats.fdr import fdr_bh
 from cytodask.core.xp import to_device, to_numpy
-from cytodask.differential.effects import effects_block
-from cytodask.differential.ttest import ttest_block
-from cytodask.differential.wilcoxon import SUMMARY_OUTPUTS, mannwhitney_summary_block
+from cytodask.differential.kernels import SUMMARY_OUTPUTS, effects_block, mannwhitney_summary_block, ttest_block
 
 TableTest = Literal["wilcoxon", "welch", "student", "ttest"]
 FdrFamily = Literal["stratum", "all"]
