@@ -4,9 +4,9 @@ Two passes over chunks of cells (:func:`chunk_rows`), each chunk an independent
 task on :func:`~cytodask.core.backend.ordered_map`, running the kernels of
 :mod:`~cytodask.activity.kernels` that the lazy graph and the stage run on their blocks:
 
-1. :func:`normalised_chunks`: :func:`~cytodask.activity.kernels.prepare_block`
+1. :func:`normalized_chunks`: :func:`~cytodask.activity.kernels.prepare_block`
    and :func:`~cytodask.activity.kernels.gene_mean_partial` per chunk (kept in
-   memory, so nothing is normalised twice), merged by :func:`~cytodask.activity.kernels.gene_means`;
+   memory, so nothing is normalized twice), merged by :func:`~cytodask.activity.kernels.gene_means`;
 2. :func:`~cytodask.activity.kernels.activity_block` per chunk (analytic), or on
    one stacked block for the permutation test, whose threads run over permutation batches.
 
@@ -42,9 +42,9 @@ def chunk_rows(n_cells: int) -> int:
 
 @dataclass(frozen=True)
 class Chunk:
-    """Cells ``[start, stop)``: normalised common genes, library sizes (counts), empty flags, gene-mean partial.
+    """Cells ``[start, stop)``: normalized common genes, library sizes (counts), empty flags, gene-mean partial.
 
-    ``gene_sum`` and ``n_valid`` sum the normalised values per gene and count the
+    ``gene_sum`` and ``n_valid`` sum the normalized values per gene and count the
     non-empty cells over the chunk's centring cells (all, or the controls).
     """
 
@@ -66,10 +66,10 @@ def row_view(mat: sp.csr_matrix, start: int, stop: int) -> sp.csr_matrix:
     return view
 
 
-def normalised_chunks(mat: Any, genes: np.ndarray, *, input_kind: InputKind, scale: float, threads: int,
+def normalized_chunks(mat: Any, genes: np.ndarray, *, input_kind: InputKind, scale: float, threads: int,
                       control: np.ndarray | None = None, rows_per_chunk: int | None = None,
                       xp: ModuleType = np) -> list[Chunk]:
-    """Pass 1: every chunk restricted to the common ``genes`` (positions), normalised, with its gene sums.
+    """Pass 1: every chunk restricted to the common ``genes`` (positions), normalized, with its gene sums.
 
     ``control``: positions of the cells the genes are centred on (None: all cells).
     """
@@ -92,7 +92,7 @@ def normalised_chunks(mat: Any, genes: np.ndarray, *, input_kind: InputKind, sca
 
 
 def gene_sums(chunks: list[Chunk]) -> tuple[Any, int]:
-    """Sum of normalised expression per gene and the number of non-empty centring cells, over all chunks."""
+    """Sum of normalized expression per gene and the number of non-empty centring cells, over all chunks."""
     total = chunks[0].gene_sum
     for ch in chunks[1:]:  # in order: the sums do not depend on the threads
         total = total + ch.gene_sum
@@ -121,7 +121,7 @@ def run_in_memory(mat: Any, T: Any, genes: np.ndarray, *, control: np.ndarray | 
                   scale: float, method: Method, perm_table: np.ndarray | None, batch_size: int | None,
                   threads: int, xp: ModuleType = np) -> tuple[RidgeStats, Any, bool]:
     """Both passes over an in-memory samples x genes matrix: ``(k x samples stats, empty flags, centred)``."""
-    chunks = normalised_chunks(mat, genes, input_kind=input_kind, scale=scale, threads=threads, control=control,
+    chunks = normalized_chunks(mat, genes, input_kind=input_kind, scale=scale, threads=threads, control=control,
                                xp=xp)
     gene_mean = None
     if input_kind != "differential":

@@ -9,7 +9,7 @@ gene means, permutation table) come from
 :func:`~cytodask.activity.operands.prepare_signature` and the gene-mean pass.
 
 1. :func:`prepare_block`: library sizes over all genes, the common genes,
-   empty samples, normalisation (:mod:`~cytodask.activity.preprocess`);
+   empty samples, normalization (:mod:`~cytodask.activity.preprocess`);
 2. :func:`gene_mean_partial` of every block, merged by :func:`gene_means`;
 3. :func:`activity_block`: centring, z-scoring and the ridge test
    (:mod:`~cytodask.activity.ridge`: closed-form moments or permutation batches).
@@ -26,14 +26,14 @@ import numpy as np
 
 from cytodask.core.backend import array_module, is_sparse, to_device
 
-from .preprocess import center_genes, empty_samples, gene_sum_partial, library_size, normalise, zscore_columns
+from .preprocess import center_genes, empty_samples, gene_sum_partial, library_size, normalize, zscore_columns
 from .ridge import Method, RidgeStats, ridge_analytic, ridge_permutation, ridge_sparse
 
 InputKind = Literal["counts", "logexpr", "differential"]
 
 
 class Prepared(NamedTuple):
-    """One block ready for the ridge: normalised common genes, library sizes (``counts``), empty flags."""
+    """One block ready for the ridge: normalized common genes, library sizes (``counts``), empty flags."""
 
     norm: Any
     totals: Any | None
@@ -42,10 +42,10 @@ class Prepared(NamedTuple):
 
 def prepare_block(rows: Any, genes: Any, *, input_kind: InputKind = "counts", scale: float = 1e5,
                   xp: ModuleType = np) -> Prepared:
-    """Normalise a block of samples x all genes (dense or CSR, host or ``xp``'s device) on its common genes.
+    """Normalize a block of samples x all genes (dense or CSR, host or ``xp``'s device) on its common genes.
 
     Library sizes are summed over all genes where ``rows`` lives; the common-gene selection
-    (a fresh copy, normalised in place) then moves to ``xp``'s device. The input is not modified.
+    (a fresh copy, normalized in place) then moves to ``xp``'s device. The input is not modified.
     """
     totals = library_size(rows, axis=1, xp=array_module(rows)) if input_kind == "counts" else None
     block = rows[:, genes]
@@ -54,7 +54,7 @@ def prepare_block(rows: Any, genes: Any, *, input_kind: InputKind = "counts", sc
     block = to_device(block, xp)
     totals = None if totals is None else to_device(totals, xp)
     empty = empty_samples(block, totals, input_kind, xp=xp)
-    return Prepared(normalise(block, totals, input_kind, scale, copy=False, xp=xp), totals, empty)
+    return Prepared(normalize(block, totals, input_kind, scale, copy=False, xp=xp), totals, empty)
 
 
 def gene_mean_partial(prepared: Prepared, keep: Any | None = None, *, xp: ModuleType = np) -> tuple[Any, int]:
@@ -101,17 +101,17 @@ def activity_block(
     perm_table: Any | None = None,
     batch_size: int | None = None,
     threads: int = 1,
-    normalised: Any | None = None,
+    normalized: Any | None = None,
     compiled: bool | None = None,
     xp: ModuleType = np,
 ) -> tuple[RidgeStats, Any]:
     """Activity of one block of samples (samples x common genes, dense or CSR, on ``xp``'s device).
 
-    Normalises (``counts``: with ``totals``, library sizes over all genes),
+    Normalizes (``counts``: with ``totals``, library sizes over all genes),
     subtracts ``gene_mean`` (None: no centring), z-scores each sample over the
     genes and runs the ridge test. Sparse blocks stay sparse (:func:`~cytodask.activity.ridge.ridge_sparse`).
-    ``normalised``, when given, is this block already normalised (:func:`prepare_block`),
-    so it is not normalised again. ``compiled`` picks the sparse product; ``threads``
+    ``normalized``, when given, is this block already normalized (:func:`prepare_block`),
+    so it is not normalized again. ``compiled`` picks the sparse product; ``threads``
     run permutation batches (keep 1 inside Dask tasks).
 
     Returns
@@ -125,7 +125,7 @@ def activity_block(
     if method == "permutation" and perm_table is None:
         raise ValueError("method='permutation' needs perm_table (cytodask.activity.rng.permutation_table).")
     empty = empty_samples(block, totals, input_kind, xp=xp)
-    expr = normalise(block, totals, input_kind, scale, xp=xp) if normalised is None else normalised
+    expr = normalize(block, totals, input_kind, scale, xp=xp) if normalized is None else normalized
     if is_sparse(expr):
         stats = ridge_sparse(
             T, expr, gene_mean=gene_mean, method=method, perm_table=perm_table, batch_size=batch_size,
@@ -145,5 +145,5 @@ def activity_block(
 
 
 def prepared_activity(T: Any, prepared: Prepared, **kwargs: Any) -> tuple[RidgeStats, Any]:
-    """:func:`activity_block` on a :func:`prepare_block` result (no second normalisation)."""
-    return activity_block(T, prepared.norm, totals=prepared.totals, normalised=prepared.norm, **kwargs)
+    """:func:`activity_block` on a :func:`prepare_block` result (no second normalization)."""
+    return activity_block(T, prepared.norm, totals=prepared.totals, normalized=prepared.norm, **kwargs)

@@ -117,7 +117,7 @@ def row_sums(block: Any, *, square: bool = False, xp: ModuleType = np) -> Any:
     return out
 
 
-def normalise(
+def normalize(
     block: Any, totals: Any | None, input_kind: str, scale: float = 1e5, *, copy: bool = True, xp: ModuleType = np
 ) -> Any:
     """Step 1 for a samples x genes block (dense or CSR): ``counts`` -> log2 of scaled counts, else float64.
@@ -148,9 +148,9 @@ def empty_samples(block: Any, totals: Any | None, input_kind: str, *, xp: Module
 def gene_sum_partial(block: Any, valid: Any | None = None, *, axis: int = 0, xp: ModuleType = np) -> tuple[Any, int]:
     """Mergeable partial of the gene means: (sum over samples, number of samples).
 
-    ``block`` is normalised expression with samples along ``axis`` (0 for a
+    ``block`` is normalized expression with samples along ``axis`` (0 for a
     cells x genes CSR/dense block). ``valid`` (boolean, per sample) excludes
-    empty cells from the count (their normalised values are all zero, so
+    empty cells from the count (their normalized values are all zero, so
     they add nothing to the sums). Partials add up across blocks;
     ``gene_mean = sum / n``.
     """

@@ -268,7 +268,7 @@ def ridge_sparse(
     T
         Projection matrix, k x genes (the block's columns are the common genes, in T's order).
     block
-        CSR (SciPy or CuPy), cells x genes, normalised expression ``l``
+        CSR (SciPy or CuPy), cells x genes, normalized expression ``l``
         (e.g. :func:`~cytodask.activity.preprocess.normalize_sparse`).
     gene_mean
         Per-gene means ``g`` subtracted from every cell (global, from an earlier

@@ -49,7 +49,7 @@ def read_rows(path: str, layer: str, start: int, stop: int) -> Any:
     """Rows ``[start, stop)`` of X or a layer: dense float64, or SciPy CSR for a CSR-encoded matrix.
 
     CSR values keep a float dtype as stored (float32 in the atlas store): only the common genes
-    are converted, when they are normalised.
+    are converted, when they are normalized.
     """
     root = zarr.open_group(path, mode="r")
     arr = root["layers"][layer] if layer != "X" else root["X"]

@@ -8,7 +8,7 @@ compute), ``stage`` (:class:`PseudobulkStage`).
 - :class:`PseudobulkStage` — the same as a resumable stage of a rebuild;
 - :class:`CellTypeHierarchy`, :func:`rollup` — levels, consistency checks, roll-up;
 - :func:`bootstrap_pseudobulk` — donor / cell bootstrap replicates (Dask);
-- :func:`normalized_cells` — per-cell normalised blocks, streamed.
+- :func:`normalized_cells` — per-cell normalized blocks, streamed.
 """
 
 from __future__ import annotations

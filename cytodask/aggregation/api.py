@@ -53,7 +53,7 @@ def pseudobulk(
     min_cells
         Groups with fewer cells are dropped (listed in ``uns["pseudobulk"]``).
     normalize
-        ``X`` = normalised sums: ``log2cp1e5`` = log2(S/T · 1e5 + 1), ``log2cp1e6``,
+        ``X`` = normalized sums: ``log2cp1e5`` = log2(S/T · 1e5 + 1), ``log2cp1e6``,
         ``log1p`` = ln(1 + S/T · 1e4) or ``none`` (T = group total over genes).
     stats
         Extra layers: ``mean`` = S/n, ``var`` (ddof 1 like ``scanpy.get.aggregate``:
@@ -73,7 +73,7 @@ def pseudobulk(
 
     Returns
     -------
-    AnnData: obs = group keys (+ carry) + ``n_cells``; X = normalised sums
+    AnnData: obs = group keys (+ carry) + ``n_cells``; X = normalized sums
     (float32); layers ``counts`` (float64) and the asked statistics. Dask
     arrays when ``data`` was Dask-backed, NumPy (or CuPy) arrays otherwise.
     """

@@ -208,7 +208,7 @@ class BootstrapReplicates:
     seed: int
 
     def normalized(self, method: Normalize = "log2cp1e5") -> da.Array:
-        """Replicates normalised like the pseudobulk X (totals over all genes of each replicate group)."""
+        """Replicates normalized like the pseudobulk X (totals over all genes of each replicate group)."""
         totals = self.counts.sum(axis=2, keepdims=True)
 
         def norm(c: Any, t: Any) -> Any:

@@ -102,7 +102,7 @@ def _normalize_block(counts: Any, totals: Any, method: Normalize) -> Any:
 
 
 def normalized(counts: da.Array, method: Normalize) -> da.Array:
-    """X = normalised sums (float32), lazily: totals over all genes, then the formula per chunk."""
+    """X = normalized sums (float32), lazily: totals over all genes, then the formula per chunk."""
     totals = counts.sum(axis=1, keepdims=True)
     return da.map_blocks(_normalize_block, counts, totals, method, dtype=np.float32,
                          meta=array_module(counts).empty((0, 0), dtype=np.float32))

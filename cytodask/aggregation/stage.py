@@ -80,10 +80,10 @@ def _block(x_block: Any, state: StageState, index: int, start: int, stop: int, f
 
 @register_stage("pseudobulk")
 class PseudobulkStage(Stage):
-    """Sum counts per group of obs columns; normalise; keep raw sums in ``layers/counts``.
+    """Sum counts per group of obs columns; normalize; keep raw sums in ``layers/counts``.
 
     Output (AnnData Zarr): obs = group keys + ``n_cells`` (+ ``carry`` columns),
-    var = atlas var, X = normalised sums (float32), ``layers/counts`` = sums.
+    var = atlas var, X = normalized sums (float32), ``layers/counts`` = sums.
 
     Parameters
     ----------

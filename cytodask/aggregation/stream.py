@@ -1,14 +1,14 @@
-"""Single-cell streaming: per-cell normalised blocks as a lazy Dask array of sparse blocks.
+"""Single-cell streaming: per-cell normalized blocks as a lazy Dask array of sparse blocks.
 
-For activity inference on single cells without materialising the normalised
-matrix: every block of cells is read and normalised only when a consumer
+For activity inference on single cells without materialising the normalized
+matrix: every block of cells is read and normalized only when a consumer
 computes it (:func:`~cytodask.aggregation.kernels.normalize_cells`, on the CSR
 values only, so blocks stay sparse)::
 
     y_ij = log2(x_ij / t_i · 1e5 + 1),   t_i = Σ_j x_ij        (``log2cp1e5``)
 
 >>> y = normalized_cells("atlas.zarr")            # doctest: +SKIP
->>> y.blocks[0].compute()                         # one CSR block, normalised  # doctest: +SKIP
+>>> y.blocks[0].compute()                         # one CSR block, normalized  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def _block(x: Any, method: Normalize, dtype: Any) -> Any:
 @renamed_kwargs(block_cells="batch_size")
 def normalized_cells(data: Any, *, normalize: Normalize = "log2cp1e5", layer: str | None = None,
                      dtype: Any = np.float64, batch_size: int = 10_000) -> da.Array:
-    """Lazy per-cell normalised matrix (cells × genes), block for block like the input.
+    """Lazy per-cell normalized matrix (cells × genes), block for block like the input.
 
     Parameters
     ----------

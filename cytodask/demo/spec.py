@@ -14,7 +14,7 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-#: L3 type -> (L2 type, L1 type, typical PBMC proportion before normalising).
+#: L3 type -> (L2 type, L1 type, typical PBMC proportion before normalizing).
 HIERARCHY: dict[str, tuple[str, str, float]] = {
     "CD4 T": ("T cell", "Lymphoid", 0.30),
     "CD8 T": ("T cell", "Lymphoid", 0.15),

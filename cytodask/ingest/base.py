@@ -160,7 +160,7 @@ def check_counts(
         hint = f"; layers in this file: {names}" if names else ""
         msg = (
             f"{where}: the matrix holds non-integer values (e.g. {data[np.mod(data, 1) != 0][0]:g}), so it "
-            f"looks normalised, but raw counts are needed; pass --layer NAME with the raw-count layer{hint}"
+            f"looks normalized, but raw counts are needed; pass --layer NAME with the raw-count layer{hint}"
         )
         if mode == "strict":
             raise ValueError(msg)

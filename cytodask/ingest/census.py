@@ -60,7 +60,7 @@ def _positions(keys: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class CensusQuery:
-    """The arguments of :meth:`CellxgeneCensusSource.query` (normalised to tuples)."""
+    """The arguments of :meth:`CellxgeneCensusSource.query` (normalized to tuples)."""
 
     tissue: tuple[str, ...] | None = None
     cell_type: tuple[str, ...] | None = None

@@ -56,9 +56,9 @@ class ConvertStage(Stage):
         Cells per block (store chunking and unit of resume).
     counts
         ``"warn"`` (default): refuse negative/NaN values, warn once about
-        non-integer values (normalised data where counts are expected) and
+        non-integer values (normalized data where counts are expected) and
         record it in the store; ``"strict"``: refuse non-integer values too;
-        ``"off"``: no checks (e.g. converting log-normalised data on purpose).
+        ``"off"``: no checks (e.g. converting log-normalized data on purpose).
     """
 
     version = "1"

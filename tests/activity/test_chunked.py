@@ -7,7 +7,7 @@ import pytest
 import scipy.sparse as sp
 
 from cytodask.activity import chunked, infer
-from cytodask.activity.chunked import chunk_rows, gene_sums, normalised_chunks, row_view, stacked
+from cytodask.activity.chunked import chunk_rows, gene_sums, normalized_chunks, row_view, stacked
 from cytodask.activity.preprocess import normalize_counts, row_slices, row_sums
 
 from .conftest import synthetic_counts
@@ -50,10 +50,10 @@ def test_row_sums_with_empty_rows_and_squares():
 
 
 @pytest.mark.parametrize("rows", [7, 64, 300])
-def test_chunks_normalise_like_the_dense_formula(sc, rows):
+def test_chunks_normalize_like_the_dense_formula(sc, rows):
     counts, _, _ = sc
     genes = np.sort(np.random.default_rng(0).choice(counts.shape[1], 900, replace=False))
-    chunks = normalised_chunks(counts, genes, input_kind="counts", scale=1e5, threads=2, rows_per_chunk=rows)
+    chunks = normalized_chunks(counts, genes, input_kind="counts", scale=1e5, threads=2, rows_per_chunk=rows)
     whole = stacked(chunks)
     totals = np.asarray(counts.sum(axis=1)).ravel()
     ref = normalize_counts(counts[:, genes].toarray().T, totals).T
@@ -63,7 +63,7 @@ def test_chunks_normalise_like_the_dense_formula(sc, rows):
     np.testing.assert_allclose(sums, ref.sum(axis=0), rtol=1e-12)
     assert n == counts.shape[0] - 2
     ctrl = np.arange(0, 300, 3)
-    cchunks = normalised_chunks(counts, genes, input_kind="counts", scale=1e5, threads=1, control=ctrl,
+    cchunks = normalized_chunks(counts, genes, input_kind="counts", scale=1e5, threads=1, control=ctrl,
                                 rows_per_chunk=rows)
     csums, cn = gene_sums(cchunks)
     np.testing.assert_allclose(csums, ref[ctrl].sum(axis=0), rtol=1e-12)

@@ -2,7 +2,7 @@
 
 Tolerances: integer sums, sums of squares, counts and the variance of integer
 counts (exact path: a function of the exact ``(n, S, Σx²)``) are bit-identical
-on both backends; M2, Chan's variance and normalised values rel 1e-12 (GPU
+on both backends; M2, Chan's variance and normalized values rel 1e-12 (GPU
 atomics reorder float64 additions).
 """
 

@@ -273,7 +273,7 @@ def test_stage_rebuilds_m2_of_integer_blocks(tmp_path: Path):
 
 
 def test_non_integer_input_falls_back_to_chan_and_matches_scanpy(counts_adata: ad.AnnData):
-    """Log-normalised (non-integer) cells: var via M2 still matches scanpy; integer groups stay exact."""
+    """Log-normalized (non-integer) cells: var via M2 still matches scanpy; integer groups stay exact."""
     by = ["cell_type", "sample"]
     logged = counts_adata.copy()
     logged.X = np.log1p(logged.X.astype(np.float64))
@@ -281,7 +281,7 @@ def test_non_integer_input_falls_back_to_chan_and_matches_scanpy(counts_adata: a
     ref = scanpy_reference(logged, by, out.obs_names)
     np.testing.assert_allclose(out.layers["var"], ref["var"], rtol=1e-6)
     np.testing.assert_allclose(out.layers["mean"], ref["mean"], rtol=1e-12)
-    mixed = counts_adata.copy()  # counts, but the NK cells log-normalised
+    mixed = counts_adata.copy()  # counts, but the NK cells log-normalized
     mixed.X = mixed.X.astype(np.float64).tocsr()
     nk = np.nonzero((mixed.obs["cell_type"] == "NK").to_numpy())[0]
     mixed.X[nk] = np.log1p(mixed.X[nk])

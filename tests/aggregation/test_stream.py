@@ -1,4 +1,4 @@
-"""Streaming per-cell normalisation: equals the dense formula, keeps CSR blocks, computes nothing when built."""
+"""Streaming per-cell normalization: equals the dense formula, keeps CSR blocks, computes nothing when built."""
 
 from __future__ import annotations
 

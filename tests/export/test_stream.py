@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import zarr
 
-from cytodask.export.stage import stream_h5ad
 from cytodask.activity.export import activity_by_cell_type
+from cytodask.export.stage import stream_h5ad
 
 
 def _activity(tmp: Path) -> tuple[ad.AnnData, Path]:

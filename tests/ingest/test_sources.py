@@ -76,7 +76,7 @@ def test_truncated_h5ad(tmp_path: Path, counts_h5ad: Path):
 def test_count_modes(tmp_path: Path, counts_adata: ad.AnnData):
     a = counts_adata.copy()
     a.X = a.X.astype(np.float32)
-    a.X.data[7:] = np.log1p(a.X.data[7:])  # normalised from block 0 on
+    a.X.data[7:] = np.log1p(a.X.data[7:])  # normalized from block 0 on
     src = tmp_path / "norm.h5ad"
     a.write_h5ad(src)
     with pytest.warns(UserWarning, match=r"non-integer values.*converting anyway.*--strict") as rec:

@@ -67,7 +67,7 @@ def test_spec_errors_name_the_problem(tmp_path: Path, e2e_atlas: Path, capsys):
     assert "unknown stage type 'diferential'. Did you mean 'differential'?" in capsys.readouterr().err
 
 
-def test_counts_needed_but_x_is_normalised(tmp_path: Path, counts_adata, capsys):
+def test_counts_needed_but_x_is_normalized(tmp_path: Path, counts_adata, capsys):
     import numpy as np
 
     a = counts_adata.copy()

@@ -10,7 +10,7 @@ per-group statistics are scattered from the stored values only.
   partials, Chan's merge, mean and variance;
 - :mod:`~cytodask.aggregation.kernels.exact`: the exact variance of integer data
   (error-free transformations);
-- :mod:`~cytodask.aggregation.kernels.normalize`: normalisation of sums and of cells;
+- :mod:`~cytodask.aggregation.kernels.normalize`: normalization of sums and of cells;
 - :mod:`~cytodask.aggregation.kernels.partials`: a block's partial over its
   groups, merged in block order and finished into layers;
 - :mod:`~cytodask.aggregation.kernels.csr`: canonical CSR and bounded row ranges.

@@ -13,7 +13,7 @@ NORMALIZE = ("log2cp1e5", "log2cp1e6", "log1p", "none")
 
 
 def _scaled_log(values: Any, totals: Any, method: str, xp: ModuleType) -> Any:
-    """The normalisation formula on values divided by their row totals (shared by sums and cells)."""
+    """The normalization formula on values divided by their row totals (shared by sums and cells)."""
     if method == "log2cp1e5":
         return xp.log2(values / totals * 1e5 + 1.0)
     if method == "log2cp1e6":
@@ -24,7 +24,7 @@ def _scaled_log(values: Any, totals: Any, method: str, xp: ModuleType) -> Any:
 
 
 def normalize_sums(counts: Any, totals: Any, method: Normalize, xp: ModuleType) -> Any:
-    """Normalise summed counts (groups × genes) given each group's total.
+    """Normalize summed counts (groups × genes) given each group's total.
 
     ``log2cp1e5``: log2(counts / total · 1e5 + 1) (SecAct's counts path);
     ``log2cp1e6``: the same per million (the old CytoAtlas scripts);
@@ -41,7 +41,7 @@ def normalize_sums(counts: Any, totals: Any, method: Normalize, xp: ModuleType) 
 
 
 def normalize_cells(x: Any, method: Normalize, xp: ModuleType, *, dtype: Any = None) -> Any:
-    """Per-cell normalisation of a block; for CSR blocks on the stored values only.
+    """Per-cell normalization of a block; for CSR blocks on the stored values only.
 
     ``y_ij = log2(x_ij / t_i · scale + 1)`` with ``t_i = Σ_j x_ij`` (the formula of
     :func:`normalize_sums` applied per cell; ``log1p`` and ``none`` likewise).
