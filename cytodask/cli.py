@@ -66,8 +66,8 @@ class _Progress:
         kind, stage = ev["event"], ev.get("stage")
         if kind == "block_done":
             _WRITTEN[0] += 1
-        if kind == "stage_repaired":  # always said, bars or not
-            print(f"  {stage}: {ev['reason']}", file=sys.stderr)
+        if kind in ("stage_repaired", "stage_notice"):  # always said, bars or not
+            print(f"  {stage}: {ev.get('reason') or ev.get('message')}", file=sys.stderr)
             return
         if self._bar is None:
             if kind == "stage_finished":

@@ -223,7 +223,15 @@ class PseudobulkStage(Stage):
         if ctx.fsync:
             for arr in (*out.values(), xarr):
                 fsync_zarr_region(arr, (slice(None), slice(None)))
+        notices = []
+        if report["dropped_missing_label"]:
+            notices.append(f"{report['dropped_missing_label']} cells with a missing label in {self.by} were left "
+                           f"out; give them a label (e.g. 'unknown') in the atlas to keep them")
+        if report["n_groups_dropped_min_cells"]:
+            notices.append(f"{report['n_groups_dropped_min_cells']} groups with fewer than {self.min_cells} cells "
+                           f"were left out (min_cells; listed in the stage summary)")
         return {
+            "notices": notices,
             "n_groups": int(kept.size),
             "n_groups_dropped_min_cells": report["n_groups_dropped_min_cells"],
             "dropped_groups": report["dropped_groups"].head(50).to_dict(orient="records"),

@@ -197,6 +197,8 @@ def _run_one(
         raise StageFailed(f"stage {stage.name!r} failed: {type(e).__name__}: {e}") from e
     state.complete(summary)
     stage.cleanup(ctx)
+    for notice in summary.get("notices", []):  # what a user must hear about (e.g. cells left out)
+        events.emit("stage_notice", stage=stage.name, message=str(notice))
     seconds = time.perf_counter() - t0
     report = StageReport(stage.name, fp, "computed", n_blocks=n_blocks, computed=len(missing),
                          skipped=len(done), seconds=seconds, summary=summary)

@@ -86,6 +86,9 @@ def rebuild(
         if not spec.source and hasattr(source, "path"):
             spec.source = {"path": str(source.path)}
         atomic_write_json(store.root / "spec.json", spec.resolved(), fsync=config.checkpoint.fsync)
+        if echo is not None and not callbacks:  # the Python default: say what a user must hear about
+            callbacks = [lambda ev: echo(f"  {ev['stage']}: {ev.get('message') or ev.get('reason')}")
+                         if ev.get("event") in ("stage_notice", "stage_repaired") else None]
         events = EventBus(store.log_path, callbacks)
         if echo is not None:
             echo(f"cytodask rebuild {spec.name}: results in {store.root}")
