@@ -58,6 +58,31 @@ def one_blas_thread() -> Any:
 
 
 @functools.cache
+class QuietTaskFailures(logging.Filter):
+    """Drop a worker's own "Compute Failed" log record (with its traceback) for a local cluster.
+
+    cytodask reports every task failure itself, naming the stage, the block and the
+    error (``--traceback`` shows the rest), so the worker's copy only buries that
+    message on the user's terminal. Remote workers (SLURM, an existing scheduler)
+    keep their logs: they go to their own files, not to this terminal.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Compute Failed")
+
+
+def _quiet_plugin_class() -> type:
+    from distributed.diagnostics.plugin import WorkerPlugin
+
+    class QuietTaskFailuresPlugin(WorkerPlugin):
+        name = "cytodask-quiet-task-failures"
+
+        def setup(self, worker: Any) -> None:
+            logging.getLogger("distributed.worker").addFilter(QuietTaskFailures())
+
+    return QuietTaskFailuresPlugin
+
+
 def _plugin_class() -> type:
     """The worker plugin of :func:`one_blas_thread` (built on first use: importing distributed costs ~0.3 s)."""
     from distributed.diagnostics.plugin import WorkerPlugin
@@ -181,6 +206,7 @@ def cluster(config: Config, *, echo: Callable[[str], None] | None = print) -> It
 
     local: Any = None
     client: Any = None
+    quiet = QuietTaskFailures()
     try:
         if kind == "address":
             try:
@@ -197,6 +223,9 @@ def cluster(config: Config, *, echo: Callable[[str], None] | None = print) -> It
                 local = _local_cuda_cluster(config) if kind == "cuda" else _local_cluster(config)
             client = Client(local)
         client.register_plugin(_plugin_class()())  # workers present and future (SLURM jobs starting later)
+        if kind in ("local", "cuda"):  # workers printing on this terminal: cytodask reports task failures
+            logging.getLogger("distributed.worker").addFilter(quiet)
+            client.register_plugin(_quiet_plugin_class()())
         if echo is not None:
             n = len(client.scheduler_info(n_workers=-1).get("workers", {}))
             what = {"address": "existing cluster", "cuda": "LocalCUDACluster", "local": "LocalCluster",
@@ -212,3 +241,4 @@ def cluster(config: Config, *, echo: Callable[[str], None] | None = print) -> It
             if local is not None:
                 local.close(timeout=10)
         limiter.restore_original_limits()
+        logging.getLogger("distributed.worker").removeFilter(quiet)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -52,3 +53,24 @@ def test_command_line_says_it_too(tmp_path: Path, capsys):
     spec = _atlas(tmp_path)
     assert main(["rebuild", str(spec), "--output", str(tmp_path / "o"), "-q"]) == 0
     assert "pseudobulk: 20 cells with a missing label" in capsys.readouterr().err
+
+
+def test_a_failing_task_is_reported_once_without_the_workers_traceback(tmp_path: Path, e2e_atlas: Path, caplog,
+                                                                       monkeypatch):
+    """Local workers' own 'Compute Failed' tracebacks are not printed; cytodask's message names stage and block."""
+    import pytest
+
+    import cytodask.differential.stage as diff_stage
+    from tests.e2e import write_spec
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("planted failure")
+
+    monkeypatch.setattr(diff_stage, "_block", broken)
+    spec = write_spec(tmp_path / "s.toml", e2e_atlas)  # one in-process worker with two threads
+    caplog.set_level("ERROR", logger="distributed.worker")
+    with pytest.raises(Exception, match=r"stage 'disease_vs_healthy' failed in block 0: RuntimeError: planted"):
+        rebuild(spec, output=tmp_path / "out", echo=None)
+    assert not [r for r in caplog.records if str(r.msg).startswith("Compute Failed")]
+    # outside a cytodask cluster the worker logger is as Dask left it
+    assert not [f for f in logging.getLogger("distributed.worker").filters if type(f).__name__ == "QuietTaskFailures"]
