@@ -143,9 +143,9 @@ def switch(link: Path, version: Path) -> None:
     if link.exists() and not link.is_symlink():
         legacy = link.parent / VERSIONS / f"{link.name}@legacy-{os.getpid()}"
         os.replace(link, legacy)
+    for stale in link.parent.glob(f".{link.name}.*.link"):  # of a run killed between its two steps
+        stale.unlink(missing_ok=True)
     tmp = link.parent / f".{link.name}.{os.getpid()}.link"
-    if tmp.is_symlink() or tmp.exists():
-        tmp.unlink()
     tmp.symlink_to(os.path.relpath(version, link.parent))
     os.replace(tmp, link)
     dir_fd = os.open(link.parent, os.O_RDONLY)

@@ -113,3 +113,25 @@ def test_status_says_when_exports_are_older_than_the_stages(tmp_path: Path, e2e_
     rows = {r.name: r for r in status(out, spec=spec)}
     assert rows["disease_vs_healthy"].state == "stale"
     assert any("exports/export were written by an older run" in p for p in rows["export"].problems)
+
+
+def test_switch_is_atomic_and_cleans_what_a_killed_switch_left(tmp_path: Path):
+    from cytodask.export.stage import switch
+
+    exports = tmp_path / "exports"
+    v1, v2 = exports / ".versions" / "e@1", exports / ".versions" / "e@2"
+    for v in (v1, v2):
+        v.mkdir(parents=True)
+        (v / "t.csv").write_text(v.name)
+    legacy = exports / "e"  # a real directory written by an older cytodask
+    legacy.mkdir()
+    (legacy / "old.csv").write_text("old")
+    switch(exports / "e", v1)
+    assert (exports / "e").is_symlink() and (exports / "e" / "t.csv").read_text() == "e@1"
+    assert sorted(p.name for p in (exports / ".versions").iterdir()) == ["e@1"]  # legacy and v2 removed
+    v2.mkdir()
+    (v2 / "t.csv").write_text("e@2")
+    (exports / ".e.99999.link").symlink_to("nowhere")  # a switch killed after making its link
+    switch(exports / "e", v2)
+    assert (exports / "e" / "t.csv").read_text() == "e@2"
+    assert sorted(p.name for p in exports.iterdir()) == [".versions", "e"]
