@@ -31,7 +31,7 @@ import zarr
 
 from cytodask.core.atomic import fsync_path
 from cytodask.core.backend import to_numpy
-from cytodask.core.integrity import tree_files
+from cytodask.core.integrity import region_files, tree_files
 from cytodask.core.stage import StageContext
 from cytodask.core.store import StageState, fsync_zarr_region
 from cytodask.core.tables import write_table
@@ -116,6 +116,7 @@ def persist_blocks(outputs: Mapping[str, Any], targets: Mapping[str, Target], ct
 def write_block(ctx: StageContext, index: int, start: int, stop: int, paths: Sequence[str],
                 *values: Any) -> dict[str, Any]:
     """Write one block's rows into each Zarr array of ``paths``, make them durable, then record the block."""
+    files: list[Any] = []
     for path, value in zip(paths, values, strict=True):
         arr = zarr.open_array(path, mode="r+")
         host = np.asarray(to_numpy(value))
@@ -124,9 +125,11 @@ def write_block(ctx: StageContext, index: int, start: int, stop: int, paths: Seq
                              f"{(stop - start, *arr.shape[1:])}; the graph and the target arrays disagree")
         region = (slice(start, stop),) + (slice(None),) * (arr.ndim - 1)
         arr[region] = host
-        if ctx.fsync:
-            fsync_zarr_region(arr, region)
-    return ctx.record(index, {"rows": [start, stop]})
+        written = fsync_zarr_region(arr, region) if ctx.fsync else region_files(arr, region)
+        rows = arr.chunks[0]
+        if start % rows == 0 and (stop % rows == 0 or stop == arr.shape[0]):
+            files += written  # chunk files this block alone writes: their digests let a rerun repair just it
+    return ctx.record(index, {"rows": [start, stop]}, files=files)
 
 
 def persist_table(state: StageState, fingerprint: str, table: pd.DataFrame, *, index: int = 0,

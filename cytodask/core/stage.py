@@ -47,7 +47,8 @@ that orchestration, the export and the report loop over the registry
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping
+import os
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -100,10 +101,15 @@ class StageContext:
     def fsync(self) -> bool:
         return self.state.fsync
 
-    def record(self, index: int, info: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Write block ``index``'s completion record; returns ``info`` with the block index."""
+    def record(self, index: int, info: dict[str, Any] | None = None, *,
+               files: Iterable[str | os.PathLike[str]] = ()) -> dict[str, Any]:
+        """Write block ``index``'s completion record; returns ``info`` with the block index.
+
+        ``files``: chunk files this block alone wrote; their sizes and checksums go into the
+        record, so a later run (and ``cytodask verify``) recomputes just a damaged block.
+        """
         info = {"block": index, **(info or {})}
-        self.state.record_block(index, self.fingerprint, info)
+        self.state.record_block(index, self.fingerprint, info, files=files)
         return info
 
     def input(self, name: str) -> Path:

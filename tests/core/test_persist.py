@@ -129,3 +129,18 @@ def _holds(node: object, value: np.ndarray) -> bool:
     if inner is value:
         return True
     return any(_holds(a, value) for a in getattr(node, "args", ()) if not isinstance(a, str))
+
+
+def test_block_records_let_a_rerun_repair_just_the_damaged_block(tmp_path: Path):
+    """Blocks aligned with the chunk grid record their chunk files; one truncated chunk damages one block."""
+    ctx, targets = _context(tmp_path)
+    dask.compute(*persist_blocks(_lazy([]), targets, ctx, range(len(ROWS))), scheduler="sync")
+    assert ctx.state.damage(ctx.fingerprint, checksums=True) == ({}, [])
+    rec0 = ctx.state.block_record(0, ctx.fingerprint)
+    assert sorted(rec0["chunks"]) == ["a/c/0/0", "flag/c/0", "layers/b/c/0/0"]  # rows 0-4: chunk 0 of each
+    # blocks 2 (rows 8-11) and 3 (11-16) share chunk 2: they record nothing rather than a digest another overwrites
+    assert "chunks" not in ctx.state.block_record(2, ctx.fingerprint)
+    chunk = ctx.state.path / "layers" / "b" / "c" / "1" / "0"  # block 1 (rows 4-8)
+    chunk.write_bytes(chunk.read_bytes()[:-3])
+    bad, _ = ctx.state.damage(ctx.fingerprint)
+    assert list(bad) == [1]

@@ -193,3 +193,21 @@ def test_deleted_manifest_and_stale_temporaries(tmp_path: Path, reference):
     assert not stale.exists()
     assert arrays(out) == arrays(ref)
     assert all("complete" in line for line in cytodask("status", str(out)).stdout.splitlines())
+
+
+def test_damaged_activity_chunk_recomputes_only_its_block(tmp_path: Path, reference):
+    """Activity blocks record their chunk files: one truncated chunk recomputes one block (and the dependants)."""
+    spec, ref = reference
+    out = tmp_path / "copy"
+    shutil.copytree(ref, out)
+    n = n_blocks(out)["activity"]
+    assert n > 1
+    victim = out / "stages" / "activity" / "data.zarr" / "X" / "c" / "1" / "0"  # block 1's rows of X
+    victim.write_bytes(victim.read_bytes()[:-5])
+    res = cytodask("rebuild", str(spec), "--output", str(out), "-q")
+    assert res.returncode == 0, res.stderr
+    assert str(victim) in res.stderr
+    fin = last_run(out)
+    assert fin["pseudobulk"]["event"] == "stage_skipped"
+    assert fin["activity"]["computed"] == 1 and fin["activity"]["skipped"] == n - 1
+    assert arrays(out) == arrays(ref)
