@@ -41,6 +41,20 @@ def os_error_message(e: BaseException, written: int) -> str | None:
     return None
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("cytodask")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "unknown (not installed; pip install -e .)"
+
+
+def blocks(n: int | None) -> str:
+    """``"1 block"``, ``"3 blocks"``."""
+    return f"{n} block" if n == 1 else f"{n} blocks"
+
+
 class _Progress:
     """Rich progress bars fed by run events (one bar per stage)."""
 
@@ -71,7 +85,7 @@ class _Progress:
             return
         if self._bar is None:
             if kind == "stage_finished":
-                print(f"  {stage}: {ev['computed']} blocks computed, {ev['skipped']} skipped "
+                print(f"  {stage}: {blocks(ev['computed'])} computed, {ev['skipped']} skipped "
                       f"({ev['seconds']:.1f} s)", file=sys.stderr)
             elif kind == "stage_skipped":
                 print(f"  {stage}: up to date, skipped", file=sys.stderr)
@@ -95,7 +109,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
         report = convert(source, args.store, batch_size=args.batch_size, counts=counts,
                          events=EventBus(callbacks=[progress]), full_hash=args.full_hash)
     s = report.summary
-    word = "already up to date" if report.state == "skipped" else f"{report.computed} blocks written"
+    word = "already up to date" if report.state == "skipped" else f"{blocks(report.computed)} written"
     print(f"{args.store}: {s.get('n_obs', '?')} cells × {s.get('n_vars', '?')} genes, {word}")
     return 0
 
@@ -108,7 +122,7 @@ def _cmd_rebuild(args: argparse.Namespace) -> int:
                           wait=None if args.wait else 0, full_hash=args.full_hash, callbacks=[progress],
                           verify=args.verify)
     computed = sum(r.computed for r in reports)
-    print(f"rebuild done: {len(reports)} stages, {computed} blocks computed, "
+    print(f"rebuild done: {len(reports)} stages, {blocks(computed)} computed, "
           f"{sum(r.skipped for r in reports)} reused")
     return 0
 
@@ -126,7 +140,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
         if r.state == "partial":
             detail = f" {r.done} of {r.n_blocks if r.n_blocks is not None else '?'} blocks"
         elif r.state == "complete":
-            detail = f" ({r.n_blocks} blocks)"
+            detail = f" ({blocks(r.n_blocks)})"
         elif r.state == "stale":
             detail = " (inputs, parameters or code changed: will recompute)"
         elif r.state == "damaged":
@@ -170,6 +184,7 @@ def _cmd_schedule(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cytodask", description="CytoAtlas pipeline on Dask and GPUs.")
     p.add_argument("--traceback", action="store_true", help="show the full traceback on errors")
+    p.add_argument("--version", action="version", version=f"cytodask {_version()}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     from cytodask.ingest.sources import SUPPORTED

@@ -84,7 +84,8 @@ def run_demo(*, output: Path, n_cells: int = 50_000, n_genes: int = 20_000, spec
     else:
         reports = rebuild(spec_path, output=results)
     computed = sum(r.computed for r in reports)
-    print(f"rebuild done: {computed} blocks computed, {sum(r.skipped for r in reports)} reused "
+    reused = sum(r.skipped for r in reports)
+    print(f"rebuild done: {computed} block{'' if computed == 1 else 's'} computed, {reused} reused "
           f"(run it again: nothing is recomputed)")
     exports = results / "exports" / "export"
     print(f"results: {results}   exports: {exports}   status: cytodask status {results}")

@@ -175,3 +175,14 @@ def test_os_errors_say_what_where_and_fix(tmp_path: Path, counts_h5ad: Path, cap
         assert "2 blocks written" in capsys.readouterr().out
     else:
         assert "permission denied; choose an output you can write" in msg
+
+
+def test_version_and_singular_block(capsys):
+    from importlib.metadata import version
+
+    from cytodask.cli import blocks
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0 and capsys.readouterr().out.strip() == f"cytodask {version('cytodask')}"
+    assert (blocks(1), blocks(0), blocks(3)) == ("1 block", "0 blocks", "3 blocks")
