@@ -31,6 +31,16 @@ def fsync_path(path: str | os.PathLike[str]) -> None:
         os.close(fd)
 
 
+def fsync_tree(path: str | os.PathLike[str]) -> list[Path]:
+    """``fsync`` every file below ``path``, then its directories (deepest first); returns the files."""
+    files = sorted(Path(d) / n for d, _, names in os.walk(path) for n in names)
+    for f in files:
+        fsync_path(f)
+    for d in sorted({f.parent for f in files} | {Path(path)}, key=lambda p: -len(p.parts)):
+        fsync_path(d)
+    return files
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str], *, fsync: bool = True) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; on success move it into place.

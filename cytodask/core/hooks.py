@@ -107,21 +107,25 @@ class PipelinePlan:
     carry: list[str] = field(default_factory=list)
 
     def column(self, key: str, candidates: tuple[str, ...], what: str) -> str:
-        """The obs column named by option ``key``, else the first of ``candidates`` present.
-
-        Errors name the missing column, the columns available and the option to pass.
-        """
-        wanted = self.options.get(key)
-        if wanted is not None:
-            if wanted not in self.columns:
-                raise ValueError(f"{what} column {wanted!r} is not in obs; available: {self.columns}")
-            return str(wanted)
-        for c in candidates:
-            if c in self.columns:
-                return c
-        raise ValueError(f"no {what} column found (looked for {list(candidates)}); pass {key}=... "
-                         f"naming one of {self.columns}")
+        """The obs column named by option ``key``, else the first of ``candidates`` present (:func:`find_column`)."""
+        return find_column(self.columns, self.options.get(key), candidates, what=what, key=key)
 
     def needs(self, *columns: str) -> None:
         """Ask ``Pipeline`` to carry these per-sample atlas columns through the pseudobulk."""
         self.carry.extend(c for c in columns if c and c not in self.carry)
+
+
+def find_column(columns: list[str], wanted: str | None, candidates: tuple[str, ...], *, what: str, key: str) -> str:
+    """``wanted`` if given (it must be a column), else the first of ``candidates`` in ``columns``.
+
+    Errors name the missing column, the columns available and the option ``key`` to pass.
+    """
+    if wanted is not None:
+        if wanted not in columns:
+            raise ValueError(f"{what} column {wanted!r} is not in obs; available: {columns}")
+        return str(wanted)
+    for c in candidates:
+        if c in columns:
+            return c
+    raise ValueError(f"no {what} column found (looked for {list(candidates)}); pass {key}=... "
+                     f"naming one of {columns}")

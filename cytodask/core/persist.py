@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 import zarr
 
-from cytodask.core.atomic import fsync_path
+from cytodask.core.atomic import fsync_tree
 from cytodask.core.backend import to_numpy
 from cytodask.core.integrity import region_files, tree_files
 from cytodask.core.stage import StageContext
@@ -143,11 +143,6 @@ def persist_table(state: StageState, fingerprint: str, table: pd.DataFrame, *, i
     table from a finished one.
     """
     write_table(state.path, table)
-    files = sorted(tree_files(state.path))
-    if state.fsync:
-        for f in files:
-            fsync_path(f)
-        for d in sorted({f.parent for f in files}, key=lambda p: -len(p.parts)):
-            fsync_path(d)
+    files = fsync_tree(state.path) if state.fsync else sorted(tree_files(state.path))
     state.record_block(index, fingerprint, {"block": index, "rows": int(len(table)), **(info or {})}, files=files)
     return {"block": index}

@@ -32,7 +32,7 @@ import dask
 import h5py
 import zarr
 
-from cytodask.core.atomic import atomic_path, read_json, remove_tree
+from cytodask.core.atomic import atomic_path, fsync_path, fsync_tree, read_json, remove_tree
 from cytodask.core.registry import register_stage
 from cytodask.core.stage import ExportOptions, ExportTable, Stage, StageContext
 from cytodask.core.store import StageState
@@ -84,6 +84,8 @@ def _export(state: StageState, fingerprint: str, exports: str, name: str, items:
                 "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
                 "files": {f: _describe(version / f) for f in sorted(files)}, "tables": tables}
     _write_json(version / "manifest.json", manifest, state.fsync)
+    if state.fsync:  # every file durable before the link points readers at them
+        fsync_tree(version)
     switch(exports_dir / name, version)
     root = zarr.open_group(str(state.path), mode="w", zarr_format=3)
     root.attrs["files"] = [str(exports_dir / name / f) for f in files]
@@ -148,11 +150,7 @@ def switch(link: Path, version: Path) -> None:
     tmp = link.parent / f".{link.name}.{os.getpid()}.link"
     tmp.symlink_to(os.path.relpath(version, link.parent))
     os.replace(tmp, link)
-    dir_fd = os.open(link.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    fsync_path(link.parent)
     for old in (link.parent / VERSIONS).glob(f"{link.name}@*"):
         if old != version:
             remove_tree(old)

@@ -21,8 +21,8 @@ import pandas as pd
 
 from cytodask.core import registry as _registry
 from cytodask.core.config import Config
+from cytodask.core.hooks import PipelinePlan, find_column
 from cytodask.core.runner import StageReport
-from cytodask.core.stage import PipelinePlan
 from cytodask.ingest.base import DataSource
 from cytodask.ingest.h5ad import LocalH5ADSource
 from cytodask.orchestration.spec import Spec
@@ -148,8 +148,7 @@ class Pipeline:
                               f"stages use)", DeprecationWarning, stacklevel=2)
                 given[new] = options.pop(old)
         opts = {**given, "variables": variables, **options}
-        sample = PipelinePlan("", "", None, "", columns, lambda: pd.DataFrame(), {"sample": sample}).column(
-            "sample", _SAMPLE, "sample")
+        sample = find_column(columns, sample, _SAMPLE, what="sample", key="sample")
         obs_cache: list[pd.DataFrame] = []
 
         def obs() -> pd.DataFrame:

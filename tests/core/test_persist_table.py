@@ -42,3 +42,16 @@ def test_a_damaged_table_is_seen_by_size_and_by_checksum(tmp_path: Path):
     assert 0 in state.damage("fp")[0]
     path.write_bytes(bytes([data[0] ^ 0xFF]) + data[1:])  # same size, other bytes: only the checksum sees it
     assert state.damage("fp")[0] == {} and 0 in state.damage("fp", checksums=True)[0]
+
+
+def test_fsync_tree_syncs_every_file_then_the_directories(tmp_path: Path, monkeypatch):
+    from cytodask.core import atomic
+
+    (tmp_path / "d" / "e").mkdir(parents=True)
+    for rel in ("a", "d/b", "d/e/c"):
+        (tmp_path / rel).write_text(rel)
+    synced: list[Path] = []
+    monkeypatch.setattr(atomic, "fsync_path", lambda p: synced.append(Path(p)))
+    files = atomic.fsync_tree(tmp_path)
+    assert files == sorted([tmp_path / "a", tmp_path / "d" / "b", tmp_path / "d" / "e" / "c"])
+    assert synced[:3] == files and synced[3:] == [tmp_path / "d" / "e", tmp_path / "d", tmp_path]
