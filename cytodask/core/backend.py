@@ -9,6 +9,7 @@ runs without it.
 
 from __future__ import annotations
 
+import contextvars
 import importlib
 import os
 import sys
@@ -25,11 +26,27 @@ import numpy as np
 from cytodask.core.xp import array_module, is_sparse, sparse_module, to_device, to_numpy
 
 __all__ = [
-    "Backend", "array_module", "available_threads", "check_threads", "cupy_or_none", "gpu_available",
-    "is_sparse", "ordered_map", "resolve_backend", "sparse_module", "to_device", "to_numpy",
+    "RUN_BACKEND", "Backend", "array_module", "available_threads", "check_threads", "cupy_or_none",
+    "gpu_available", "is_sparse", "ordered_map", "resolve_backend", "run_backend", "sparse_module", "to_device",
+    "to_numpy",
 ]  # fmt: skip
 
 Backend = Literal["auto", "numpy", "cupy"]
+
+#: The backend of the run in progress, chosen once from its cluster by :func:`cytodask.core.cluster.cluster`
+#: (``"numpy"`` or ``"cupy"``); unset outside a run.
+RUN_BACKEND: contextvars.ContextVar[str | None] = contextvars.ContextVar("cytodask_run_backend", default=None)
+
+
+def run_backend(backend: Backend = "auto") -> Backend:
+    """``backend``, or for ``"auto"`` the run's backend (:data:`RUN_BACKEND`), decided once per run.
+
+    Outside a run ``"auto"`` stays ``"auto"``: each task then resolves it where it runs.
+    """
+    if backend != "auto":
+        return backend
+    chosen = RUN_BACKEND.get()
+    return "auto" if chosen is None else chosen  # type: ignore[return-value]
 
 
 def cupy_or_none() -> ModuleType | None:

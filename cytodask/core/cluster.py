@@ -6,9 +6,19 @@
 - ``config.scheduler_address`` set → connect to that scheduler (an existing
   cluster, e.g. workers started by SLURM on a shared filesystem);
 - else, with CuPy and a GPU present (and ``gpu_devices != []``) → a dask-cuda
-  ``LocalCUDACluster``, one worker per GPU, with an optional RMM pool;
-- else → a ``LocalCluster`` of CPU workers;
-- ``cluster = "slurm"`` → worker jobs through dask-jobqueue's ``SLURMCluster``.
+  ``LocalCUDACluster``, one worker per GPU (pinned to it by dask-cuda's
+  ``CUDA_VISIBLE_DEVICES``), :func:`cuda_threads` threads each, and an optional
+  RMM pool that CuPy allocates from (``rmm_allocator_external_lib_list``);
+- else → a ``LocalCluster`` of CPU workers (``gpu_devices`` given on a machine
+  without a GPU warns; ``cluster = "cuda"`` there is an error);
+- ``cluster = "slurm"`` → worker jobs through dask-jobqueue's ``SLURMCluster``
+  (with GPUs: ``python -m dask_cuda.cli SCHEDULER ...``, one worker per GPU,
+  memory and threads given per worker).
+
+The array backend (NumPy or CuPy) is chosen once per run from the cluster
+(:func:`run_backend_for`) and held in :data:`cytodask.core.backend.RUN_BACKEND`
+while the cluster is open; stages pass it to their block tasks, so a CPU
+cluster on a GPU machine never touches a GPU.
 
 The dashboard address is printed. The cluster is closed on normal exit, on
 error and on Ctrl-C.
@@ -34,11 +44,14 @@ import contextlib
 import functools
 import importlib
 import logging
+import warnings
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Literal
 
-from cytodask.core.backend import gpu_available
+from cytodask.core.backend import RUN_BACKEND, available_threads, gpu_available
 from cytodask.core.config import Config
+
+MAX_CUDA_THREADS = 4  # threads per GPU worker: host reads/decompression overlap the device's work
 
 log = logging.getLogger("cytodask")
 
@@ -115,7 +128,84 @@ def cluster_kind(config: Config) -> str:
                 "machine, or set cluster = 'local' (CPU workers)"
             )
         return "cuda"
-    return "cuda" if wants_gpu and gpu_available() else "local"
+    if wants_gpu and gpu_available():
+        return "cuda"
+    if config.gpu_devices:  # asked for GPUs by number, none usable: say so instead of running on CPU silently
+        warnings.warn(
+            f"config.gpu_devices = {config.gpu_devices} but CuPy sees no CUDA device: running on CPU workers "
+            "(LocalCluster). Install the 'gpu' extra on a GPU machine, set gpu_devices = [] to choose CPU "
+            "workers, or cluster = 'cuda' to make a missing GPU an error.", UserWarning, stacklevel=2,
+        )
+    return "local"
+
+
+def run_backend_for(kind: str, config: Config, client: Any = None) -> Literal["numpy", "cupy"]:
+    """The array backend of a run on a cluster of ``kind``, chosen once (not per worker or task).
+
+    ``cuda`` and SLURM jobs with GPUs compute on CuPy; CPU clusters on NumPy (even on a machine
+    with a GPU: ``gpu_devices = []`` means no GPU); an existing scheduler uses CuPy only when every
+    worker sees a GPU; ``none`` (in this process) follows :func:`cluster_kind`'s rule for this machine.
+    """
+    if kind == "cuda":
+        return "cupy"
+    if kind == "slurm":
+        return "cupy" if config.slurm.gpus else "numpy"
+    if kind == "address" and client is not None:
+        seen = client.run(gpu_available)
+        return "cupy" if seen and all(seen.values()) else "numpy"
+    if kind == "none":
+        return "cupy" if config.gpu_devices != [] and gpu_available() else "numpy"
+    return "numpy"
+
+
+def cuda_threads(config: Config, n_gpus: int) -> int:
+    """Threads per GPU worker: ``threads_per_worker``, else the cores per GPU up to :data:`MAX_CUDA_THREADS`.
+
+    dask-cuda's default is one thread, so a GPU worker would read, decompress and stage every
+    block on one CPU thread while its device waits; a few threads overlap that host work with the
+    device's. More would only queue kernels on the one device and multiply device memory in use.
+    """
+    if config.threads_per_worker:
+        return config.threads_per_worker
+    return max(1, min(MAX_CUDA_THREADS, available_threads() // max(1, n_gpus)))
+
+
+def _visible_gpus(config: Config) -> int:
+    if config.gpu_devices:
+        return len(config.gpu_devices)
+    cp = importlib.import_module("cupy")
+    return int(cp.cuda.runtime.getDeviceCount())
+
+
+def check_rmm(config: Config) -> None:
+    """Raise with the fix when an RMM pool is asked for and ``rmm`` is not installed."""
+    if not config.rmm_pool_size:
+        return
+    try:
+        importlib.import_module("rmm")
+    except ImportError:
+        raise RuntimeError(
+            f"config.rmm_pool_size = {config.rmm_pool_size!r} needs RMM: pip install 'cytodask[gpu]' (rmm-cu12), "
+            "or drop rmm_pool_size"
+        ) from None
+
+
+def local_cuda_kwargs(config: Config, n_gpus: int) -> dict[str, Any]:
+    """Keyword arguments of dask-cuda's ``LocalCUDACluster`` for ``config`` on ``n_gpus`` GPUs.
+
+    With an RMM pool, CuPy allocates from it (``rmm_allocator_external_lib_list=["cupy"]``);
+    without that CuPy keeps its own pool beside RMM's and device memory is reserved twice.
+    """
+    kwargs: dict[str, Any] = {"dashboard_address": config.dashboard_address,
+                              "threads_per_worker": cuda_threads(config, n_gpus)}
+    if config.gpu_devices:
+        kwargs["CUDA_VISIBLE_DEVICES"] = ",".join(str(d) for d in config.gpu_devices)
+    if config.rmm_pool_size:
+        kwargs["rmm_pool_size"] = config.rmm_pool_size
+        kwargs["rmm_allocator_external_lib_list"] = ["cupy"]
+    if config.memory_limit != "auto":
+        kwargs["memory_limit"] = config.memory_limit
+    return kwargs
 
 
 def _local_cuda_cluster(config: Config) -> Any:
@@ -126,16 +216,8 @@ def _local_cuda_cluster(config: Config) -> Any:
             "a GPU is available but dask-cuda is not installed; pip install 'cytodask[gpu]', "
             "or set gpu_devices = [] to run on CPU workers"
         ) from None
-    kwargs: dict[str, Any] = {"dashboard_address": config.dashboard_address}
-    if config.gpu_devices:
-        kwargs["CUDA_VISIBLE_DEVICES"] = ",".join(str(d) for d in config.gpu_devices)
-    if config.rmm_pool_size:
-        kwargs["rmm_pool_size"] = config.rmm_pool_size
-    if config.threads_per_worker:
-        kwargs["threads_per_worker"] = config.threads_per_worker
-    if config.memory_limit != "auto":
-        kwargs["memory_limit"] = config.memory_limit
-    return LocalCUDACluster(**kwargs)
+    check_rmm(config)
+    return LocalCUDACluster(**local_cuda_kwargs(config, _visible_gpus(config)))
 
 
 def _local_cluster(config: Config) -> Any:
@@ -163,24 +245,42 @@ def slurm_cluster(config: Config, *, scale: bool = True) -> Any:
         raise RuntimeError(
             "cluster = 'slurm' needs dask-jobqueue: pip install 'cytodask[slurm]'"
         ) from None
+    c = SLURMCluster(**slurm_kwargs(config))
+    if scale:
+        c.scale(jobs=config.slurm.jobs)
+    return c
+
+
+def slurm_kwargs(config: Config) -> dict[str, Any]:
+    """Keyword arguments of dask-jobqueue's ``SLURMCluster`` for ``config.slurm``.
+
+    With GPUs, a job runs ``python -m dask_cuda.cli SCHEDULER --nthreads T --memory-limit M ...``:
+    ``dask_cuda.cli`` run as a module *is* the worker command (``dask cuda worker`` on the ``dask``
+    command line), so no ``worker`` word follows it. dask-cuda starts one process per GPU and takes
+    ``--nthreads``/``--memory-limit`` per process, while dask-jobqueue divides cores and memory by
+    ``processes``: ``processes = gpus`` makes those per-GPU figures (and names the workers
+    ``NAME-0 … NAME-{gpus-1}``, as dask-cuda does).
+    """
     s = config.slurm
     directives = list(s.job_extra)
-    kwargs: dict[str, Any] = {}
+    kwargs: dict[str, Any] = {"processes": s.processes}
     if s.gpus:
+        if s.cores < s.gpus:
+            raise ValueError(f"config.slurm: cores = {s.cores} < gpus = {s.gpus}; a GPU worker needs at least "
+                             "one core: raise cores or lower gpus")
+        if s.processes not in (1, s.gpus):
+            warnings.warn(f"config.slurm.processes = {s.processes} is ignored with gpus = {s.gpus}: a GPU job "
+                          "runs one dask-cuda worker per GPU", UserWarning, stacklevel=3)
         directives.append(f"--gres=gpu:{s.gpus}")
-        # one dask-cuda worker per GPU of the job, pinned to its device
-        kwargs["worker_command"] = "dask_cuda.cli worker"
+        kwargs.update(processes=s.gpus, worker_command="dask_cuda.cli")
         if config.rmm_pool_size:
-            kwargs["worker_extra_args"] = [f"--rmm-pool-size={config.rmm_pool_size}"]
-    c = SLURMCluster(
-        queue=s.queue, account=s.account, cores=s.cores, memory=s.memory, processes=s.processes,
-        walltime=s.walltime, job_extra_directives=directives, log_directory=s.log_directory,
-        local_directory=s.local_directory, job_name="cytodask-worker",
-        scheduler_options={"dashboard_address": config.dashboard_address}, **kwargs,
+            kwargs["worker_extra_args"] = [f"--rmm-pool-size={config.rmm_pool_size}",
+                                           "--set-rmm-allocator-for-libs", "cupy"]
+    return dict(
+        queue=s.queue, account=s.account, cores=s.cores, memory=s.memory, walltime=s.walltime,
+        job_extra_directives=directives, log_directory=s.log_directory, local_directory=s.local_directory,
+        job_name="cytodask-worker", scheduler_options={"dashboard_address": config.dashboard_address}, **kwargs,
     )
-    if scale:
-        c.scale(jobs=s.jobs)
-    return c
 
 
 @contextlib.contextmanager
@@ -197,15 +297,18 @@ def cluster(config: Config, *, echo: Callable[[str], None] | None = print) -> It
     kind = cluster_kind(config)
     limiter = one_blas_thread()  # thread workers (and cluster = "none") compute in this process
     if kind == "none":
+        token = RUN_BACKEND.set(run_backend_for(kind, config))
         try:
             yield None
         finally:
+            RUN_BACKEND.reset(token)
             limiter.restore_original_limits()
         return
     from distributed import Client
 
     local: Any = None
     client: Any = None
+    token = None
     quiet = QuietTaskFailures()
     try:
         if kind == "address":
@@ -231,8 +334,11 @@ def cluster(config: Config, *, echo: Callable[[str], None] | None = print) -> It
             what = {"address": "existing cluster", "cuda": "LocalCUDACluster", "local": "LocalCluster",
                     "slurm": "SLURMCluster (workers start as their jobs run)"}[kind]
             echo(f"Dask {what}: {n} workers; dashboard: {client.dashboard_link}")
+        token = RUN_BACKEND.set(run_backend_for(kind, config, client))
         yield client
     finally:
+        if token is not None:
+            RUN_BACKEND.reset(token)
         # Close on success, error and KeyboardInterrupt alike.
         with contextlib.suppress(Exception):
             if client is not None:
