@@ -88,7 +88,7 @@ def t_pvalue(r: Any, df: Any, xp: ModuleType) -> Any:
     Spearman) or ``n − k − 2`` (partial on ``k`` covariates). This is
     ``scipy.stats.spearmanr``'s formula; ``scipy.stats.pearsonr`` evaluates the
     same distribution as ``(|r|+1)/2 ~ Beta(ν/2, ν/2)``, and the two agree to
-    ~1e-12 relative (the t form is ~6× cheaper to evaluate).
+    ~1e-12 relative (the t form is 1.5× cheaper to evaluate: benchmarks/bench_claims.py).
     """
     with np.errstate(divide="ignore", invalid="ignore"):
         t = r * xp.sqrt(xp.clip(df / ((r + 1.0) * (1.0 - r)), 0.0, None))
