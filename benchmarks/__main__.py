@@ -2,7 +2,16 @@
 
 Runs cytodask and the reference tool on the same data in one run, prints the
 ratios (reference time / cytodask time) and with ``--record`` appends them to
-``benchmarks/RESULTS.md`` with the machine, date and command.
+``benchmarks/RESULTS.md`` with the machine, date and command. Every row says
+its backend, the threads of both sides, whether it is like for like, the BLAS
+pools and peak memory of both processes (see :mod:`benchmarks.common`), and a
+``key`` that names the measurement across runs: the README's table cites rows
+by key (:mod:`benchmarks.readme_table`), the newest row of a key superseding
+older ones.
+
+``--gpu N`` runs the CuPy path on device ``N``; it is refused for pipelines
+whose benchmark has no GPU path (the GPU figures come from
+``benchmarks/gpu_check.sh``).
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ import psutil
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 PIPELINES = ("activity", "activity-memory", "correlation", "differential", "aggregation", "rebuild", "ingest")
+GPU_PIPELINES = ("activity",)  # benchmarks whose code takes the backend; the others run NumPy only
 
 
 def machine() -> str:
@@ -42,7 +52,7 @@ def run_pipeline(name: str, dataset: str, gpu: int | None) -> list[dict[str, Any
     if name == "activity":
         from benchmarks.bench_activity import run
 
-        return run(dataset)
+        return run(dataset, backend="cupy" if gpu is not None else "numpy")
     if name == "activity-memory":
         from benchmarks.bench_memory import run as run_memory
 
@@ -78,18 +88,34 @@ def fmt(v: Any) -> str:
     return str(v)
 
 
+COLUMNS = ["key", "pipeline", "task", "cytodask_s", "reference", "reference_s", "ratio", "threads",
+           "reference_threads", "like_for_like"]
+
+
 def record(rows: list[dict[str, Any]], cmd: str) -> None:
-    """Append ``rows`` to RESULTS.md under today's date, the command and this machine."""
-    cols = ["pipeline", "task", "cytodask_s", "reference", "reference_s", "ratio"]
-    extra = sorted({k for r in rows for k in r} - set(cols))
+    """Append ``rows`` to RESULTS.md under today's date, the command and this machine.
+
+    Rows whose ``table`` is ``"method"`` (a different method on each side) go in
+    their own table after the like-for-like one.
+    """
     today = dt.date.today().isoformat()
-    lines = [f"\n### {today} — `{cmd}`\n", f"Machine: {machine()}\n",
-             "| pipeline | task | cytodask (s) | reference | reference (s) | ratio | details |",
-             "|---|---|---|---|---|---|---|"]
-    for r in rows:
-        details = ", ".join(f"{k}={fmt(r[k])}" for k in extra if r.get(k) not in (None, ""))
-        lines.append(f"| {r['pipeline']} | {r['task']} | {fmt(r['cytodask_s'])} | {r['reference']} | "
-                     f"{fmt(r.get('reference_s'))} | {fmt(r.get('ratio'))} | {details} |")
+    lines = [f"\n### {today} — `{cmd}`\n", f"Machine: {machine()}\n"]
+    for table, title in (("implementation", ""), ("method", "Different methods (not an implementation speed):"),
+                         ("self", "cytodask against itself:")):
+        part = [r for r in rows if r.get("table", "implementation") == table]
+        if not part:
+            continue
+        extra = sorted({k for r in part for k in r} - set(COLUMNS) - {"table"})
+        if title:
+            lines.append(f"\n{title}\n")
+        lines += ["| key | pipeline | task | cytodask (s) | reference | reference (s) | ratio | threads (ours / ref) "
+                  "| like for like | details |", "|---|---|---|---|---|---|---|---|---|---|"]
+        for r in part:
+            details = ", ".join(f"{k}={fmt(r[k])}" for k in extra if r.get(k) not in (None, ""))
+            lines.append(f"| {r.get('key', '—')} | {r['pipeline']} | {r['task']} | {fmt(r['cytodask_s'])} | "
+                         f"{r['reference']} | {fmt(r.get('reference_s'))} | {fmt(r.get('ratio'))} | "
+                         f"{fmt(r.get('threads'))} / {fmt(r.get('reference_threads'))} | "
+                         f"{'yes' if r.get('like_for_like') else 'no'} | {details} |")
     with open(RESULTS, "a") as fh:
         fh.write("\n".join(lines) + "\n")
     print(f"recorded in {RESULTS}")
@@ -107,17 +133,20 @@ def main(argv: list[str] | None = None) -> int:
     bad = [n for n in names if n not in PIPELINES]
     if bad:
         p.error(f"unknown pipeline(s) {bad}; choose from {list(PIPELINES)}")
+    no_gpu = [n for n in names if n not in GPU_PIPELINES]
+    if args.gpu is not None and no_gpu:
+        p.error(f"--gpu: the benchmark of {no_gpu} has no GPU path (its code runs NumPy); run it without --gpu, "
+                f"or use benchmarks/gpu_check.sh for the GPU figures (GPU benchmarks here: {list(GPU_PIPELINES)})")
     rows: list[dict[str, Any]] = []
     for name in names:
         got = run_pipeline(name, args.dataset, args.gpu)
         if not got:
             print(f"{name}: no benchmark rows (not implemented for this pipeline yet)", file=sys.stderr)
         rows += got
-    cols = ["pipeline", "task", "cytodask_s", "reference", "reference_s", "ratio"]
-    extra = sorted({k for r in rows for k in r} - set(cols))
-    print(" | ".join(cols + extra))
+    extra = sorted({k for r in rows for k in r} - set(COLUMNS))
+    print(" | ".join(COLUMNS + extra))
     for r in rows:
-        print(" | ".join(fmt(r.get(c)) for c in cols + extra))
+        print(" | ".join(fmt(r.get(c)) for c in COLUMNS + extra))
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1, default=str))
     if args.record:

@@ -11,12 +11,17 @@ row's peak memory (``VmHWM`` of that process) is its own:
   atlas store (10,000-cell blocks); the matrix is never loaded whole;
 - ``scanpy.get.aggregate(adata, by, func=["sum", "mean", "var"])`` in memory;
 - ``decoupler.pp.pseudobulk(adata, sample_col, groups_col, mode={"sum": "sum",
-  "mean": "mean", "var": <np.var ddof=1>})`` in memory (its documented way to
-  ask for several statistics: one pass per statistic, variance through
-  ``np.apply_along_axis``).
+  "mean": "mean"})`` in memory: the modes decoupler vectorises, compared with
+  cytodask asked for the same two statistics; decoupler's variance (only
+  available as a Python callable, ``np.apply_along_axis`` per gene) is timed in
+  its own row, labelled so (issue 17 item 5).
 
-Times are the best of 2 calls (decoupler: 1 call, ~1 min) and cover the
-aggregation only (data loaded, imports done). ``input_rss_mb`` is the
+Every tool gets the same warm-up (one call on the first 2,000 cells) and the
+same repeats (best of 2), and the times cover the aggregation only (data
+loaded, imports done). Threads: ``cytodask-threads`` uses Dask threads on all
+cores; every other tool, cytodask's synchronous run included, runs with
+BLAS/OpenMP/Numba limited to one thread (environment of its process), and the
+rows say so; the like-for-like rows are the one-thread ones. ``input_rss_mb`` is the
 process's resident memory before the calls (the loaded matrix for the
 in-memory tools); the peak is reset there (``/proc/self/clear_refs``), so
 ``peak_rss_mb`` is the peak during the calls and ``peak_rss_mb −
@@ -43,6 +48,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.common import cores, row
 from benchmarks.datasets import CACHE, single_cell_counts, spec_for
 
 BY = ["cell_type_l2", "sample"]
@@ -53,7 +59,9 @@ import json, sys, time, warnings
 warnings.filterwarnings("ignore")
 import numpy as np, pandas as pd, scipy.sparse as sp, anndata as ad
 tool, counts_path, obs_path, store, out, repeats = sys.argv[1:7]
-def best(fn):
+def best(fn, warm=None):
+    if warm is not None:
+        warm()  # the same warm-up for every tool
     times, r = [], None
     for _ in range(int(repeats)):
         t = time.perf_counter()
@@ -78,7 +86,8 @@ res = {}
 if tool == "cytodask-disk":
     from cytodask.aggregation import pseudobulk
     loaded = reset_peak()
-    res["seconds"], pb = best(lambda: pseudobulk(store, BY, min_cells=1, stats=("sum", "mean", "var")))
+    res["seconds"], pb = best(lambda: pseudobulk(store, BY, min_cells=1, stats=("sum", "mean", "var")),
+                              lambda: pseudobulk(store, BY, min_cells=1, stats=("sum",)))
     names, layers = list(pb.obs_names), {"sum": pb.layers["counts"], "mean": pb.layers["mean"], "var": pb.layers["var"]}
 else:
     x = sp.load_npz(counts_path).tocsr().astype(np.float32)
@@ -87,23 +96,29 @@ else:
     del x
     import dask, scanpy as sc
     from cytodask.aggregation import pseudobulk
-    if tool == "decoupler":
+    if tool.startswith("decoupler"):
         import decoupler as dc
+    small = adata[:2000].copy()
     loaded = reset_peak()
+    stats = ("sum", "mean") if tool.endswith("summean") else ("sum", "mean", "var")
     if tool.startswith("cytodask"):
-        with dask.config.set(scheduler="sync" if tool.endswith("sync") else "threads"):
-            res["seconds"], pb = best(lambda: pseudobulk(adata, BY, min_cells=1, stats=("sum", "mean", "var")))
-        names, layers = list(pb.obs_names), {"sum": pb.layers["counts"], "mean": pb.layers["mean"], "var": pb.layers["var"]}
+        with dask.config.set(scheduler="sync" if "sync" in tool else "threads"):
+            res["seconds"], pb = best(lambda: pseudobulk(adata, BY, min_cells=1, stats=stats),
+                                      lambda: pseudobulk(small, BY, min_cells=1, stats=stats))
+        names = list(pb.obs_names)
+        layers = {"sum": pb.layers["counts"], **{k: pb.layers[k] for k in stats if k != "sum"}}
     elif tool == "scanpy":
-        res["seconds"], r = best(lambda: sc.get.aggregate(adata, by=BY, func=["sum", "mean", "var"]))
+        res["seconds"], r = best(lambda: sc.get.aggregate(adata, by=BY, func=list(stats)),
+                                 lambda: sc.get.aggregate(small, by=BY, func=list(stats)))
         names = ["|".join(map(str, k)) for k in r.obs[BY].itertuples(index=False)]
-        layers = {k: r.layers[k] for k in ("sum", "mean", "var")}
-    elif tool == "decoupler":
-        res["seconds"], r = best(lambda: dc.pp.pseudobulk(
-            adata, sample_col="sample", groups_col="cell_type_l2", skip_checks=True,
-            mode={"sum": "sum", "mean": "mean", "var": lambda v: np.var(v, ddof=1)}))
+        layers = {k: r.layers[k] for k in stats}
+    elif tool.startswith("decoupler"):
+        mode = ({"var": lambda v: np.var(v, ddof=1)} if tool == "decoupler-var" else {"sum": "sum", "mean": "mean"})
+        run = lambda a: dc.pp.pseudobulk(a, sample_col="sample", groups_col="cell_type_l2", skip_checks=True,
+                                         mode=mode)
+        res["seconds"], r = best(lambda: run(adata), lambda: run(small))
         names = [f"{g}|{s}" for g, s in zip(r.obs["cell_type_l2"], r.obs["sample"])]
-        layers = {k: r.layers[k] for k in ("sum", "mean", "var")}
+        layers = {k: r.layers[k] for k in mode}
 res["peak_rss_mb"] = hwm()
 res["loaded_rss_mb"] = loaded
 for k, v in layers.items():
@@ -139,13 +154,16 @@ def _run_tool(tool: str, paths: dict[str, Path], work: Path, repeats: int = 2) -
     """Run ``tool`` in a fresh process: best of ``repeats`` calls, peak RSS of that process, outputs saved."""
     out = work / tool
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    if tool != "cytodask-threads" and tool != "cytodask-disk":  # one thread everywhere in that process
+        env.update({k: "1" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                                     "NUMBA_NUM_THREADS")})
     proc = subprocess.run([sys.executable, "-c", _WORKER, tool, str(paths["counts"]), str(paths["obs"]),
                            str(paths["store"]), str(out), str(repeats)], capture_output=True, text=True, env=env,
                           check=False)
     if proc.returncode != 0:
         return {"error": (proc.stderr.strip().splitlines() or ["failed"])[-1]}
     res = json.loads(Path(f"{out}.json").read_text())
-    res["layers"] = {k: np.load(f"{out}-{k}.npy") for k in ("sum", "mean", "var")}
+    res["layers"] = {k: np.load(f"{out}-{k}.npy") for k in ("sum", "mean", "var") if Path(f"{out}-{k}.npy").exists()}
     return res
 
 
@@ -181,46 +199,59 @@ def run(dataset: str) -> list[dict[str, Any]]:
             csr_gb = _csr_gb(paths["store"])
             note = (f"references not run: in memory they need the whole matrix (~{_store_mb(paths['store']) / 1024:.0f} GB "
                     f"on disk, compressed; {csr_gb:.0f} GB as float32 CSR) plus copies, over the 24 GB of RAM")
-            return [{"pipeline": "aggregation", "task": task + ", cytodask from the atlas store (out of core)",
-                     "cytodask_s": disk.get("seconds"), "reference": None, "reference_s": None, "ratio": None,
-                     "peak_rss_mb": disk.get("peak_rss_mb"), "input_rss_mb": disk.get("loaded_rss_mb"),
-                     "store_mb": _store_mb(paths["store"]),
-                     "note": disk.get("error", note)}]
-        res = {t: _run_tool(t, paths, work) for t in ("cytodask-threads", "cytodask-sync", "scanpy")}
-        res["decoupler"] = _run_tool("decoupler", paths, work, repeats=1)  # ~1 min a call
-    ref = res["scanpy"]
-    labels = {"scanpy": "scanpy 1.11 get.aggregate (in memory)", "decoupler": "decoupler 2.2 pp.pseudobulk (in memory)"}
-    mine = {"cytodask-threads": "in memory, Dask threads", "cytodask-sync": "in memory, 1 thread",
-            "cytodask-disk": "from the atlas store (out of core), Dask threads"}
-    for tool, how in mine.items():
-        ours = disk if tool == "cytodask-disk" else res[tool]
-        for rname in ("scanpy", "decoupler"):
-            other = res[rname]
-            row: dict[str, Any] = {"pipeline": "aggregation", "task": f"{task}, cytodask {how}",
-                                   "cytodask_s": ours.get("seconds"), "reference": labels[rname],
-                                   "reference_s": other.get("seconds"),
-                                   "peak_rss_mb": ours.get("peak_rss_mb"),
-                                   "reference_peak_rss_mb": other.get("peak_rss_mb"),
-                                   "input_rss_mb": ours.get("loaded_rss_mb"),
-                                   "reference_input_rss_mb": other.get("loaded_rss_mb")}
-            row["ratio"] = (row["reference_s"] / row["cytodask_s"]) if row["reference_s"] and row["cytodask_s"] else None
-            if "error" in other or "error" in ours:
-                row["note"] = other.get("error") or ours.get("error")
-            elif "layers" in ref:
-                for k in ("sum", "mean", "var"):
-                    row[f"max_rel_d{k}_vs_{rname}"] = _max_rel(ours["layers"][k], other["layers"][k])
-            if tool == "cytodask-disk":
-                row["store_mb"] = _store_mb(paths["store"])
-            rows.append(row)
+            return [row("aggregation", task + ", cytodask from the atlas store (out of core)", disk.get("seconds"),
+                        "none (see note)", None, key=f"pseudobulk-disk-{dataset}", threads=cores(),
+                        reference_threads="—", like_for_like=False, table="self",
+                        peak_gib=_gib(disk.get("peak_rss_mb")), input_gib=_gib(disk.get("loaded_rss_mb")),
+                        store_mb=_store_mb(paths["store"]), note=disk.get("error", note))]
+        tools = ("cytodask-threads", "cytodask-sync", "cytodask-sync-summean", "scanpy", "decoupler-summean",
+                 "decoupler-var")
+        res = {t: _run_tool(t, paths, work) for t in tools}
+    res["cytodask-disk"] = disk
+    n = cores()
+    labels = {"scanpy": "scanpy 1.11 get.aggregate sum+mean+var (in memory)",
+              "decoupler-summean": "decoupler pp.pseudobulk mode sum+mean (in memory)",
+              "decoupler-var": "decoupler pp.pseudobulk variance alone (a Python callable per gene; in memory)"}
+    # (key, cytodask tool, what, reference tool, our threads, like for like)
+    plan = [
+        ("pseudobulk-smv-scanpy-1t", "cytodask-sync", "sum+mean+var in memory, 1 thread", "scanpy", 1, True),
+        ("pseudobulk-smv-scanpy-pool", "cytodask-threads", f"sum+mean+var in memory, Dask threads ({n})", "scanpy",
+         n, False),
+        ("pseudobulk-smv-disk", "cytodask-disk", f"sum+mean+var from the atlas store (out of core), Dask threads ({n})",
+         "scanpy", n, False),
+        ("pseudobulk-sm-decoupler-1t", "cytodask-sync-summean", "sum+mean in memory, 1 thread", "decoupler-summean", 1,
+         True),
+        ("pseudobulk-var-decoupler", "cytodask-sync", "sum+mean+var in memory, 1 thread (decoupler: variance alone)",
+         "decoupler-var", 1, False),
+    ]
+    for key, tool, what, rname, nthreads, same in plan:
+        ours, other = res[tool], res[rname]
+        r = row("aggregation", f"pseudobulk {n_cells:,} cells × {spec.n_genes:,} genes, {' × '.join(BY)}: cytodask {what}",
+                ours.get("seconds"), labels[rname], other.get("seconds"), key=key, threads=nthreads,
+                reference_threads=1, like_for_like=same, peak_gib=_gib(ours.get("peak_rss_mb")),
+                reference_peak_gib=_gib(other.get("peak_rss_mb")), input_gib=_gib(ours.get("loaded_rss_mb")),
+                reference_input_gib=_gib(other.get("loaded_rss_mb")), reference_blas="own process, same libraries")
+        if "error" in other or "error" in ours:
+            r["note"] = other.get("error") or ours.get("error")
+        else:
+            for k in set(ours["layers"]) & set(other["layers"]):
+                r[f"max_rel_d{k}"] = _max_rel(ours["layers"][k], other["layers"][k])
+        if tool == "cytodask-disk":
+            r["store_mb"] = _store_mb(paths["store"])
+        rows.append(r)
     return rows
+
+
+def _gib(mb: float | None) -> float | None:
+    return None if mb is None else mb / 1024
 
 
 def main(argv: list[str] | None = None) -> int:
     datasets = (argv if argv is not None else sys.argv[1:]) or ["synthetic-100k"]
     for dataset in datasets:
         t = time.perf_counter()
-        for row in run(dataset):
-            print(json.dumps(row, default=str))
+        for r in run(dataset):
+            print(json.dumps(r, default=str))
         print(f"# {dataset}: {time.perf_counter() - t:.0f} s in all", file=sys.stderr)
     return 0
 
