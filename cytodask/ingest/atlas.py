@@ -79,9 +79,25 @@ def _read_block(path: str, start: int, stop: int, n_vars: int) -> sp.csr_matrix:
     return sp.csr_matrix((data, indices, indptr - a), shape=(stop - start, n_vars))
 
 
-def _to_cupy_csr(block: sp.csr_matrix) -> Any:
+def device_dtype(dtype: Any) -> np.dtype[Any]:
+    """The value dtype of a store's blocks on the GPU: as stored when cupyx's sparse matrices take it, else float32.
+
+    ``cupyx.scipy.sparse`` matrices hold only bool, float32, float64, complex64 and complex128
+    values (CuPy 13 and 14: ``_compressed_sparse_matrix.__init__`` raises on others), while count
+    stores are int32 (demo, 10x). Counts below 2**24 are exact in float32; every aggregation and
+    activity kernel sums in float64.
+    """
+    dt = np.dtype(dtype)
+    return dt if dt.char in "?fdFD" else np.dtype(np.float32)
+
+
+def _to_cupy_csr(block: sp.csr_matrix, dtype: np.dtype[Any] | None = None) -> Any:
+    """A host CSR block on the GPU, its values cast on the host first when CuPy cannot hold them."""
     import cupyx.scipy.sparse as cpsp
 
+    dtype = device_dtype(block.dtype) if dtype is None else dtype
+    if block.dtype != dtype:
+        block = block.astype(dtype)
     return cpsp.csr_matrix(block)
 
 
@@ -124,7 +140,8 @@ class Atlas:
         """X as a Dask array of CSR blocks, one chunk per block of cells.
 
         ``backend="cupy"`` gives CuPy CSR blocks (each block is read on the host
-        and moved to the GPU of the worker that computes it).
+        and moved to the GPU of the worker that computes it); integer values are cast
+        to float32 on the host first (:func:`device_dtype`), and the meta says so.
         """
         name = "atlas-X-" + tokenize(str(self.path.resolve()), self.n_obs, self.n_vars, self.block_cells, self.info)
         dsk = {
@@ -139,7 +156,8 @@ class Atlas:
         if xp is not np:
             import cupyx.scipy.sparse as cpsp
 
-            x = x.map_blocks(_to_cupy_csr, dtype=self.dtype, meta=cpsp.csr_matrix((0, 0), dtype=self.dtype))
+            dtype = device_dtype(self.dtype)
+            x = x.map_blocks(_to_cupy_csr, dtype, dtype=dtype, meta=cpsp.csr_matrix((0, 0), dtype=dtype))
         return x
 
     @property
