@@ -29,7 +29,8 @@ from typing import Any
 import psutil
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
-PIPELINES = ("activity", "activity-memory", "correlation", "differential", "aggregation", "rebuild", "ingest")
+PIPELINES = ("activity", "activity-memory", "correlation", "differential", "aggregation", "rebuild", "ingest",
+             "claims")
 GPU_PIPELINES = ("activity",)  # benchmarks whose code takes the backend; the others run NumPy only
 
 
@@ -43,7 +44,8 @@ def machine() -> str:
     except Exception:
         pass
     return (f"{platform.machine()} {psutil.cpu_count(logical=True)} CPUs, "
-            f"{psutil.virtual_memory().total / 2**30:.0f} GiB, Python {platform.python_version()}{gpu}")
+            f"{psutil.virtual_memory().total / 2**30:.0f} GiB, Python {platform.python_version()}{gpu}; "
+            f"load average {os.getloadavg()[0]:.1f} when recorded")
 
 
 def run_pipeline(name: str, dataset: str, gpu: int | None) -> list[dict[str, Any]]:
@@ -65,6 +67,10 @@ def run_pipeline(name: str, dataset: str, gpu: int | None) -> list[dict[str, Any
         from benchmarks.bench_ingest import run as run_ingest
 
         return run_ingest(dataset)
+    if name == "claims":
+        from benchmarks.bench_claims import run as run_claims
+
+        return run_claims(dataset)
     if name == "aggregation":
         from benchmarks.bench_aggregation import run as run_aggregation
 

@@ -72,7 +72,7 @@ SHARED_SIGNATURES = Path(__file__).resolve().parents[2] / "shared" / "data" / "s
 # SecAct (1,170 signatures) costs secactpy ~27x CytoSig's time per cell (about 45 min for 10,000 cells with
 # n_rand = 1000 on 2 cores, and each side now makes two calls), so SecAct rows use at most the first
 # SECACT_CELLS cells of the dataset.
-SECACT_CELLS = 2_000
+SECACT_CELLS = 1_000
 DENSE_LIMIT = 20_000  # above this many cells secactpy's default path densifies all genes (16 GB at 100k): use
 # its documented memory-efficient mode (sparse_mode=True, batch_size=5000) instead
 

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks.common import row
 from cytodask.core.events import read_run_log
 from cytodask.demo import SyntheticAtlasSpec, donor_table
 from cytodask.demo.run import ensure_demo_atlas
@@ -44,11 +45,11 @@ def run(dataset: str) -> list[dict[str, Any]]:
         env = {"CYTODASK_DEMO_ATLAS": str(atlas), "CYTODASK_DEMO_SAMPLES": str(samples)}
         full_wall, full_run = _rebuild(d / "out", env)
         noop_wall, noop_run = _rebuild(d / "out", env)
-    return [{"pipeline": "rebuild", "task": f"graphs/demo.toml, {n:,} cells: unchanged rerun vs full run",
-             "cytodask_s": noop_wall, "reference": "full rebuild (same command)", "reference_s": full_wall,
-             "ratio": full_wall / noop_wall, "noop_share_wall": noop_wall / full_wall,
-             "noop_share_in_process": noop_run / full_run, "full_in_process_s": full_run,
-             "noop_in_process_s": noop_run}]
+    return [row("rebuild", f"graphs/demo.toml, {n:,} cells: unchanged rerun vs full run", noop_wall,
+                "full rebuild (same command)", full_wall, key="rebuild-noop", threads="spec", reference_threads="spec",
+                like_for_like=False, table="self", reference_blas="same command",
+                noop_share_wall=noop_wall / full_wall, noop_share_in_process=noop_run / full_run,
+                full_in_process_s=full_run, noop_in_process_s=noop_run)]
 
 
 if __name__ == "__main__":

@@ -1,0 +1,66 @@
+"""The README's performance tables come from RESULTS.md, and benchmark rows say what they compare."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from benchmarks import readme_table
+from benchmarks.common import PeakRSS, best, row, threads
+
+SECTION = """
+### 2026-12-01 — `python -m benchmarks --pipeline differential --record`
+
+Machine: x86_64 2 CPUs
+
+| key | pipeline | task | cytodask (s) | reference | reference (s) | ratio | threads (ours / ref) | like for like | details |
+|---|---|---|---|---|---|---|---|---|---|
+| wilcoxon-2g-1t | differential | wilcoxon 1170 features x 100,000 columns, 1 thread [numpy] | 3.1 | scipy | 30 | 9.68 | 1 / 1 | yes | |
+"""
+NEWER = SECTION.replace("2026-12-01", "2026-12-02").replace("| 3.1 |", "| 2.9 |").replace("9.68", "10.3")
+
+
+def test_readme_tables_are_generated_from_results() -> None:
+    assert readme_table.main(["--check"]) == 0, "run `python -m benchmarks.readme_table` and commit README.md"
+
+
+def test_newest_row_of_a_key_supersedes_older_rows() -> None:
+    rows = readme_table.parse(SECTION + NEWER)
+    assert rows["wilcoxon-2g-1t"].ours == "2.9"
+    assert rows["wilcoxon-2g-1t"].heading.startswith("2026-12-02")
+    block = readme_table.generate(SECTION + NEWER)
+    assert "| 2.9 | scipy | 30 | 10.3× | 1 / 1 | 2026-12-02 `wilcoxon-2g-1t` |" in block
+    assert "3.1" not in block
+    assert "Not measured yet:" in block and "`spearman-1t`" in block  # cited keys without a row are named
+
+
+def test_render_needs_the_markers() -> None:
+    with pytest.raises(ValueError, match="no generated performance block"):
+        readme_table.render("# README\n", SECTION)
+    text = f"a\n{readme_table.BEGIN}\nold\n{readme_table.END}\nb\n"
+    out = readme_table.render(text, SECTION)
+    assert out.startswith("a\n") and out.endswith("\nb\n") and "old" not in out
+
+
+def test_row_states_threads_and_method() -> None:
+    r = row("differential", "t", 2.0, "ref", 6.0, key="k", threads=2, reference_threads=1, like_for_like=False)
+    assert r["ratio"] == 3.0 and r["task"] == "t [numpy]"
+    assert (r["threads"], r["reference_threads"], r["like_for_like"]) == (2, 1, False)
+    assert row("x", "t", None, "ref", 1.0, key="k", threads=1, reference_threads=1, like_for_like=True)["ratio"] is None
+
+
+def test_threads_limits_blas_inside_the_block() -> None:
+    from threadpoolctl import threadpool_info
+
+    with threads(1):
+        assert all(p["num_threads"] == 1 for p in threadpool_info())
+
+
+def test_best_and_peak_memory() -> None:
+    calls = []
+    secs, out, peak = best(lambda: calls.append(1) or np.ones(2**24).sum(), 3)  # 128 MiB temporary
+    assert len(calls) == 3 and out == 2**24 and secs > 0
+    with PeakRSS() as p:
+        big = np.ones(2**25)  # 256 MiB, touched
+        del big
+    assert p.gib * 2**30 >= 2**25 * 8
