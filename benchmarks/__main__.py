@@ -30,7 +30,7 @@ import psutil
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 PIPELINES = ("activity", "activity-memory", "correlation", "differential", "aggregation", "rebuild", "ingest",
-             "claims")
+             "claims", "scale")
 GPU_PIPELINES = ("activity",)  # benchmarks whose code takes the backend; the others run NumPy only
 
 
@@ -67,6 +67,10 @@ def run_pipeline(name: str, dataset: str, gpu: int | None) -> list[dict[str, Any
         from benchmarks.bench_ingest import run as run_ingest
 
         return run_ingest(dataset)
+    if name == "scale":
+        from benchmarks.bench_scale import run as run_scale
+
+        return run_scale(dataset)
     if name == "claims":
         from benchmarks.bench_claims import run as run_claims
 

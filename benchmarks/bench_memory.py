@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.bench_ingest import _h5ad
+from benchmarks.common import row
 from benchmarks.datasets import SIZES, spec_for
 from cytodask.demo import SyntheticAtlasSpec, write_h5ad
 
@@ -56,10 +57,11 @@ def run(dataset: str) -> list[dict[str, Any]]:
             if not cached:
                 atlas.unlink()
     (a, b) = PAIRS[dataset]
-    rows.append({"pipeline": "activity-memory", "task": f"convert + single-cell CytoSig analytic, {a:,} vs {b:,} cells",
-                 "cytodask_s": peaks[b][1], "reference": f"same pipeline at {a:,} cells", "reference_s": peaks[a][1],
-                 "ratio": None, "peak_rss_mb_small": peaks[a][0], "peak_rss_mb_large": peaks[b][0],
-                 "peak_growth": peaks[b][0] / peaks[a][0], "h5ad_mb_small": peaks[a][2], "h5ad_mb_large": peaks[b][2]})
+    rows.append(row("activity-memory", f"convert + single-cell CytoSig analytic, {a:,} vs {b:,} cells", peaks[b][1],
+                    f"same pipeline at {a:,} cells", peaks[a][1], key=f"activity-memory-{dataset}", threads="all",
+                    reference_threads="all", like_for_like=False, table="self", reference_blas="same pipeline",
+                    peak_rss_mb_small=peaks[a][0], peak_rss_mb_large=peaks[b][0],
+                    peak_growth=peaks[b][0] / peaks[a][0], h5ad_mb_small=peaks[a][2], h5ad_mb_large=peaks[b][2]))
     return rows
 
 

@@ -81,6 +81,7 @@ def threads(n: int | None) -> Iterator[None]:
     if n is None:
         yield
         return
+    import scipy.linalg  # noqa: F401  (load SciPy's own OpenBLAS now: threadpoolctl limits the pools loaded at entry)
     from threadpoolctl import threadpool_limits
 
     try:
