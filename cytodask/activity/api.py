@@ -21,7 +21,7 @@ from cytodask.core.backend import check_threads, resolve_backend, to_numpy
 from .chunked import run_in_memory
 from .genes import resolve_symbols
 from .graph import LazyActivity, activity_graph, gene_mean_graph
-from .inputs import as_samples_by_genes, check_values, control_rows, is_dask
+from .inputs import as_samples_by_genes, check_values, control_rows, counts_layer, is_anndata, is_dask, resolve_method
 from .kernels import InputKind
 from .operands import prepare_signature, signature_label
 from .result import ActivityResult, Orientation, check_orientation, uns_safe
@@ -34,8 +34,8 @@ def infer(
     expr: Any,
     signature: SignatureLike = "CytoSig",
     *,
-    method: Method = "permutation",
-    n_rand: int = 1000,
+    method: Method | None = None,
+    n_rand: int | None = None,
     seed: int = 0,
     rng: RNGName = "srand",
     lam: float = 5e5,
@@ -71,16 +71,20 @@ def infer(
     signature
         ``"CytoSig"``, ``"SecAct"``, a file path or a DataFrame (genes x signatures).
     method
-        ``"permutation"`` (``n_rand`` permutations, R SecAct's test) or
-        ``"analytic"`` (exact permutation moments in closed form).
+        ``"analytic"`` (exact permutation moments in closed form: the n_rand → ∞ limit of the
+        permutation test, one matrix product) or ``"permutation"`` (``n_rand`` permutations,
+        R SecAct's test). Default: ``"analytic"``, or ``"permutation"`` when ``n_rand`` is given —
+        the same default as :class:`~cytodask.activity.stage.ActivityStage`, specs and ``Pipeline``.
     n_rand, seed, rng
-        Permutations, their seed and generator (``"srand"`` reproduces R SecAct).
+        Permutations (default 1000 for ``method="permutation"``; the closed form uses none and warns
+        when given one), their seed and generator (``"srand"`` reproduces R SecAct).
     lam
         Ridge penalty.
     group, group_threshold
         Merge signatures correlated above the threshold (None: on, except for CytoSig).
     input_kind
-        ``"counts"`` (scale to ``scale`` per sample, log2(x+1), centre genes),
+        ``"counts"`` (scale to ``scale`` per sample, log2(x+1), centre genes; values that are visibly
+        not counts are refused — log scale — or warned about — other non-integers),
         ``"logexpr"`` (centre genes) or ``"differential"`` (as is).
     control
         Control samples (boolean mask, positions or names): genes are centred on
@@ -89,6 +93,10 @@ def infer(
         Fewest common genes accepted.
     backend
         ``"auto"``, ``"numpy"`` or ``"cupy"`` (in-memory input; Dask input runs where its blocks live).
+    layer
+        AnnData input: a layer instead of X, or ``"raw"`` for ``adata.raw`` (``.raw.X`` with ``.raw.var``).
+        Default X, except for a :func:`~cytodask.aggregation.pseudobulk` output read as counts: its
+        ``counts`` layer (its X is normalized already).
     gene_axis
         For a bare matrix whose two axes both have ``len(genes)`` entries: 1 when it is
         samples x genes, 0 when genes x samples (otherwise the shape tells, and this may be omitted).
@@ -108,13 +116,11 @@ def infer(
     ActivityResult
     """
     check_orientation(orientation, warn=True)
-    _check_choice("method", method, ("permutation", "analytic"))
+    method, n_rand = resolve_method(method, n_rand, where="infer()")
     _check_choice("input_kind", input_kind, ("counts", "logexpr", "differential"))
-    if method == "permutation" and (isinstance(n_rand, bool) or not isinstance(n_rand, (int, np.integer))
-                                    or n_rand < 1):
-        raise ValueError(f"n_rand must be a positive integer for method='permutation', got {n_rand!r}.")
     if not scale > 0:
         raise ValueError(f"scale must be positive, got {scale}.")
+    layer = counts_layer(expr, layer, input_kind)
     mat, gene_names, sample_names, var = as_samples_by_genes(expr, layer=layer, genes=genes, samples=samples,
                                                              gene_axis=gene_axis)
     lazy = is_dask(mat)
@@ -137,6 +143,7 @@ def infer(
         "scale": scale, "min_genes": min_genes, "backend": "numpy" if xp is np else "cupy",
         "signature": signature_label(signature), "n_genes": prep.match.n_genes, "aliases": aliases,
         "ignore_case": ignore_case, "groups": {g: m for g, m in prep.groups.items() if len(m) > 1},
+        "layer": "X" if layer is None else layer,
     }
     if lazy:
         gene_mean = gene_mean_graph(mat, prep.match.expr_idx, input_kind=input_kind, scale=scale, control=ctrl)
@@ -159,6 +166,7 @@ def infer(
     return ActivityResult(
         **frames, coverage=prep.match.coverage, empty=pd.Series(to_numpy(empty), index=sample_names, name="empty"),
         genes=prep.match.genes, params=params, orientation="signatures",
+        obs=expr.obs if is_anndata(expr) else None,
     ).oriented(orientation)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -9,6 +10,60 @@ import numpy as np
 import pandas as pd
 
 from cytodask.core.backend import is_sparse, to_numpy
+from cytodask.ingest.base import anndata_matrix
+
+# input_kind="counts" values that are not integers and stay below this are log expression (log2 CP1e5 + 1
+# peaks at 16.6, ln CP1e4 + 1 at 9.2, log2 CPM + 1 at 19.9); raw counts of a real sample reach far higher
+LOG_SCALE_MAX = 25.0
+_PEEK_VALUES = 1 << 17  # stored values looked at to tell counts from transformed data (a cheap, fixed sample)
+
+
+DEFAULT_N_RAND = 1000
+
+
+def resolve_method(method: str | None, n_rand: Any, *, where: str) -> tuple[str, int | None]:
+    """The one default of every activity entry point: ``(method, n_rand)``.
+
+    ``method=None`` is the closed form (``"analytic"``, the n_rand → ∞ limit of the permutation
+    test) unless ``n_rand`` is given, which asks for permutations. ``"permutation"`` without
+    ``n_rand`` runs :data:`DEFAULT_N_RAND`. ``"analytic"`` with ``n_rand`` warns that no
+    permutations run (``n_rand`` is then ``None``: nothing to record).
+    """
+    if method is None:
+        method = "analytic" if n_rand is None else "permutation"
+    if method not in ("permutation", "analytic"):
+        raise ValueError(f"method={method!r} is not one of 'permutation', 'analytic'.")
+    if method == "analytic":
+        if n_rand is not None:
+            warnings.warn(f"{where}: n_rand={n_rand!r} is not used by method='analytic' (the closed form is the "
+                          "n_rand → ∞ limit of the permutation test); drop n_rand, or pass method='permutation' to "
+                          "run n_rand permutations", UserWarning, stacklevel=3)
+        return method, None
+    n_rand = DEFAULT_N_RAND if n_rand is None else n_rand
+    if isinstance(n_rand, bool) or not isinstance(n_rand, (int, np.integer)) or n_rand < 1:
+        raise ValueError(f"n_rand must be a positive integer for method='permutation', got {n_rand!r}.")
+    return method, int(n_rand)
+
+
+def is_anndata(x: Any) -> bool:
+    return hasattr(x, "obs_names") and hasattr(x, "var_names")
+
+
+def counts_layer(expr: Any, layer: str | None, input_kind: str) -> str | None:
+    """The layer to read: ``layer`` as given, or the counts layer of a normalized pseudobulk read as counts.
+
+    :func:`cytodask.aggregation.pseudobulk` writes normalized sums to X and the summed counts to
+    ``layers["counts"]``, and says so in ``uns["pseudobulk"]["counts_layer"]`` (older outputs: a
+    ``normalize`` other than ``"none"``); ``infer(pseudobulk(adata, ...))`` then reads the counts,
+    so chaining the two public functions does not normalize twice.
+    """
+    if layer is not None or input_kind != "counts" or not is_anndata(expr):
+        return layer
+    meta = expr.uns.get("pseudobulk") if hasattr(expr, "uns") else None
+    if not isinstance(meta, dict):
+        return None
+    name = meta.get("counts_layer", "counts" if meta.get("normalize", "none") != "none" else None)
+    return str(name) if name is not None and name in expr.layers else None
 
 
 def as_samples_by_genes(
@@ -20,13 +75,11 @@ def as_samples_by_genes(
     The one input path of :func:`~cytodask.activity.api.infer`, in memory and lazy. A bare
     matrix's gene axis is the one of ``genes``' length, or ``gene_axis`` when both axes have it.
     """
-    if hasattr(expr, "obs_names") and hasattr(expr, "var_names"):  # AnnData
-        mat = expr.X if layer is None else expr.layers[layer]
-        if mat is None:
-            raise ValueError("adata.X is empty; pass layer= naming the expression layer.")
+    if is_anndata(expr):
+        mat, var = anndata_matrix(expr, layer)  # X, a layer, or layer="raw": .raw.X with .raw.var
         if gene_axis not in (None, 1):
             raise ValueError(f"gene_axis={gene_axis!r}: an AnnData's genes are its columns (var); drop gene_axis.")
-        return _lazy_or_matrix(mat), pd.Index(expr.var_names), pd.Index(expr.obs_names), expr.var
+        return _lazy_or_matrix(mat), pd.Index(var.index), pd.Index(expr.obs_names), var
     if layer is not None:
         raise TypeError("layer= applies to AnnData input only.")
     if isinstance(expr, pd.DataFrame):
@@ -121,6 +174,37 @@ def check_values(mat: Any, input_kind: str) -> None:
             "input_kind='counts' but the expression has negative values; pass raw counts, "
             "or input_kind='logexpr' / 'differential' for transformed data."
         )
+    if input_kind == "counts":
+        check_counts_kind(mat)
+
+
+def check_counts_kind(mat: Any) -> None:
+    """Refuse log-scale and warn about other non-integer values read as counts (a fixed sample of the values).
+
+    ``input_kind="counts"`` scales every sample to ``scale`` and takes log2: data that are
+    normalized already (e.g. a pseudobulk's X, scanpy's ``log1p`` X) would be normalized twice.
+    Non-integer values below :data:`LOG_SCALE_MAX` are log expression: refused. Larger
+    non-integer values (ambient-corrected or scaled counts) get a warning.
+    """
+    if is_sparse(mat):
+        peek = mat.data[:_PEEK_VALUES]
+    else:
+        peek = np.asarray(mat[: max(1, _PEEK_VALUES // max(mat.shape[1], 1))]).ravel()
+    if peek.size == 0 or peek.dtype.kind != "f":
+        return
+    fractional = peek != np.floor(peek)
+    if not fractional.any():
+        return
+    top, example = float(peek.max()), float(peek[fractional][0])
+    fix = ("pass the raw counts (layer='counts' for an AnnData that holds them, as a pseudobulk does; "
+           "layer='raw' for adata.raw), or input_kind='logexpr' for log-normalized expression")
+    if top < LOG_SCALE_MAX:
+        raise ValueError(
+            f"input_kind='counts' but the values look log-normalized (non-integer, e.g. {example:.4g}, at most "
+            f"{top:.4g}): normalizing them again would double-normalize; {fix}."
+        )
+    warnings.warn(f"input_kind='counts' but the values are not integers (e.g. {example:.4g}); they are scaled "
+                  f"and log-transformed as counts. If they are normalized already, {fix}.", UserWarning, stacklevel=4)
 
 
 def control_rows(control: Any, sample_names: pd.Index) -> np.ndarray | None:

@@ -11,6 +11,7 @@ import pandas as pd
 
 Orientation = Literal["samples", "signatures"]
 FRAMES = ("beta", "se", "zscore", "pvalue")
+EMPTY_COLUMN = "is_empty"  # to_anndata()'s flag of samples without counts (not "empty": DataFrame.empty hides it)
 
 
 @dataclass
@@ -32,6 +33,8 @@ class ActivityResult:
         The parameters that produced the result.
     orientation
         ``"samples"`` (rows = samples) or the deprecated ``"signatures"`` (rows = signatures).
+    obs
+        The input's obs (AnnData input), kept by :meth:`to_anndata`; ``None`` otherwise.
     """
 
     beta: pd.DataFrame
@@ -43,6 +46,7 @@ class ActivityResult:
     genes: pd.Index
     params: dict[str, Any] = field(default_factory=dict)
     orientation: Orientation = "samples"
+    obs: pd.DataFrame | None = field(default=None, repr=False)
 
     def oriented(self, orientation: Orientation) -> ActivityResult:
         """This result with rows = samples (``"samples"``) or rows = signatures (``"signatures"``)."""
@@ -52,11 +56,18 @@ class ActivityResult:
         return replace(self, **{k: getattr(self, k).T for k in FRAMES}, orientation=orientation)
 
     def to_anndata(self) -> Any:
-        """AnnData with obs = samples, var = signatures, X = z-scores, layers beta/se/pvalue."""
+        """AnnData with obs = samples, var = signatures, X = z-scores, layers beta/se/pvalue.
+
+        obs holds the input's obs columns (AnnData input) and :data:`EMPTY_COLUMN`, True for
+        samples without counts (named so that ``obs.is_empty`` is the column, not
+        ``DataFrame.empty``; an input column of that name is replaced).
+        """
         import anndata as ad
 
         res = self.oriented("samples")
-        obs = pd.DataFrame({"empty": res.empty.to_numpy()}, index=res.zscore.index.astype(str))
+        index = res.zscore.index.astype(str)
+        obs = pd.DataFrame(index=index) if self.obs is None else self.obs.copy().set_axis(index, axis=0)
+        obs[EMPTY_COLUMN] = res.empty.to_numpy()
         var = pd.DataFrame(
             {"coverage": res.coverage.reindex(res.zscore.columns).to_numpy()}, index=res.zscore.columns.astype(str)
         )

@@ -37,6 +37,7 @@ from cytodask.core.stage import ExportTable, PipelinePlan, Stage, StageContext
 
 from .genes import resolve_symbols
 from .graph import activity_graph, gene_mean_graph
+from .inputs import DEFAULT_N_RAND
 from .kernels import InputKind
 from .operands import prepare_signature
 from .ridge import Method
@@ -97,7 +98,10 @@ class ActivityStage(Stage):
     layer
         ``"counts"`` (raw sums; with ``input_kind="counts"``) or ``"X"``.
     method, n_rand, seed, rng, lam, input_kind, scale, group, min_genes
-        As :func:`cytodask.activity.infer`. ``n_rand``/``seed`` default to the run's config.
+        As :func:`cytodask.activity.infer`: ``method`` defaults to the closed form
+        (``"analytic"``), or ``"permutation"`` when the stage gives ``n_rand``. Permutations
+        run ``n_rand`` (default: the run's config ``n_rand``) with ``seed`` (default: the config's);
+        the closed form uses neither, and ``uns["n_rand"]`` is written only when permutations ran.
     block_rows
         Rows per block for dense (pseudobulk) input; atlas-store input uses the
         store's blocks of cells.
@@ -110,12 +114,14 @@ class ActivityStage(Stage):
     version = "1"
 
     def __init__(self, name: str, *, inputs: tuple[str, ...], signature: str = "CytoSig",
-                 layer: str = "counts", method: Method = "analytic", n_rand: int | None = None,
+                 layer: str = "counts", method: Method | None = None, n_rand: int | None = None,
                  seed: int | None = None, rng: RNGName = "srand", lam: float = 5e5,
                  input_kind: InputKind = "counts", scale: float = 1e5, group: bool | None = None,
                  min_genes: int = 100, block_rows: int = 256, signature_dir: str | None = None,
                  backend: Literal["auto", "numpy", "cupy"] = "auto") -> None:
         super().__init__(name, inputs=inputs)
+        if method is None:  # the one default of infer(), specs and Pipeline (inputs.resolve_method)
+            method = "analytic" if n_rand is None else "permutation"
         if method not in ("analytic", "permutation"):
             raise ValueError(f"method={method!r}: use 'analytic' or 'permutation'")
         if input_kind not in ("counts", "logexpr", "differential"):
@@ -238,11 +244,22 @@ class ActivityStage(Stage):
         var = pd.DataFrame(index=pd.Index(prepared.names, name="signature"))
         var["coverage"] = prepared.match.coverage.reindex(prepared.names).to_numpy()
         var["group"] = [prepared.group_of(n) for n in prepared.names]
-        uns = {"params": {k: ("" if v is None else v) for k, v in self.params().items()},
-               "n_rand": int(s["n_rand"]), "seed": int(s["seed"]), "common_genes": int(prepared.match.n_genes)}
+        params = self.params()
+        uns: dict[str, Any] = {"common_genes": int(prepared.match.n_genes)}
+        if self.method == "permutation":  # the closed form runs no permutations: nothing to record
+            uns.update(n_rand=int(s["n_rand"]), seed=int(s["seed"]))
+        else:
+            params = {k: v for k, v in params.items() if k not in ("n_rand", "seed")}
+        uns["params"] = {k: ("" if v is None else v) for k, v in params.items()}
         write_frame_parts(root, obs=obs, var=var, uns=uns)
+        notices = []
+        if self.method == "analytic" and (self.n_rand is not None or ctx.config.n_rand != DEFAULT_N_RAND):
+            notices.append(f"n_rand = {s['n_rand']} is not used: method = 'analytic' (the default) is the closed form, "
+                           "the n_rand → ∞ limit of the permutation test; set method = 'permutation' to run "
+                           "permutations")
         return {"n_samples": s["n_rows"], "n_signatures": len(prepared.names),
-                "common_genes": int(prepared.match.n_genes), "empty_samples": int(obs["empty"].sum())}
+                "common_genes": int(prepared.match.n_genes), "empty_samples": int(obs["empty"].sum()),
+                **({"notices": notices} if notices else {})}
 
 
 def _npy_bytes(a: np.ndarray) -> bytes:

@@ -49,7 +49,7 @@ def pseudobulk(
     by
         obs columns defining groups; with ``hierarchy``, level names (``"L2"``) too.
     layer
-        Counts layer instead of ``X``.
+        Counts layer instead of ``X``; ``"raw"`` reads ``adata.raw`` (``.raw.X`` with ``.raw.var``).
     min_cells
         Groups with fewer cells are dropped (listed in ``uns["pseudobulk"]``).
     normalize
@@ -76,6 +76,9 @@ def pseudobulk(
     AnnData: obs = group keys (+ carry) + ``n_cells``; X = normalized sums
     (float32); layers ``counts`` (float64) and the asked statistics. Dask
     arrays when ``data`` was Dask-backed, NumPy (or CuPy) arrays otherwise.
+    ``uns["pseudobulk"]["counts_layer"] = "counts"`` tells
+    :func:`cytodask.activity.infer` to read the counts, not the normalized X:
+    ``infer(pseudobulk(adata, by=...))`` normalizes once.
     """
     stats_ = check_stats(("sum", *([stats] if isinstance(stats, str) else stats)))
     normalize_sums(np.zeros((1, 1)), np.ones(1), normalize, np)  # validate the method name first
@@ -94,5 +97,5 @@ def pseudobulk(
     if not src.lazy:
         x, layers = dask.compute(x, layers)
     uns = {"pseudobulk": {"by": by_cols, "normalize": normalize, "stats": list(stats_), "min_cells": min_cells,
-                          **report}}
+                          "counts_layer": "counts", **report}}
     return anndata.AnnData(X=x, obs=obs, var=src.var.copy(), layers=dict(layers), uns=uns)

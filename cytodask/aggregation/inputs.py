@@ -26,6 +26,7 @@ from dask.highlevelgraph import HighLevelGraph
 
 from cytodask.core.compat import renamed_kwargs
 from cytodask.ingest.atlas import Atlas, open_atlas
+from cytodask.ingest.base import RAW, anndata_matrix
 
 
 @dataclass
@@ -149,17 +150,12 @@ def as_blocks(data: Any, *, layer: str | None = None, batch_size: int = 10_000) 
     if not isinstance(data, anndata.AnnData):
         raise TypeError(f"data must be an AnnData (in memory, backed or Dask-backed), an atlas store path or an "
                         f"Atlas; got {type(data).__name__}. Wrap arrays as anndata.AnnData(X, obs=obs)")
-    obs, var = _frame(data.obs), _frame(data.var)
-    if layer is not None and layer not in data.layers:
-        raise ValueError(f"layer {layer!r} does not exist; available layers: {list(data.layers)}; "
-                         "use layer=None for X")
-    mat = data.layers[layer] if layer is not None else data.X
-    if mat is None:
-        raise ValueError("the AnnData has no X; pass layer= naming the counts layer")
+    mat, var = anndata_matrix(data, layer)  # X, a layer, or layer="raw": .raw.X with .raw.var
+    obs, var = _frame(data.obs), _frame(var)
     if isinstance(mat, da.Array):
         return BlockInput(check_rows(mat), obs, var, lazy=True)
-    if data.isbacked and layer is None:
+    if data.isbacked and (layer is None or (layer == RAW and layer not in data.layers)):
         sparse = not isinstance(mat, h5py.Dataset)
-        x = _backed(str(data.filename), "X", data.shape, mat.dtype, sparse, batch_size)
+        x = _backed(str(data.filename), "X" if layer is None else "raw/X", mat.shape, mat.dtype, sparse, batch_size)
         return BlockInput(x, obs, var, lazy=False)
     return BlockInput(_in_memory(mat, batch_size), obs, var, lazy=False)

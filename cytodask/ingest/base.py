@@ -10,6 +10,7 @@ interface, so H5AD, 10x, Loom, remote and Census sources slot in unchanged.
 from __future__ import annotations
 
 import abc
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,12 +108,47 @@ class DataSource(abc.ABC):
             symbol_column=detect_symbol_column(var),
         )
 
+    def to_store(self, store: str | os.PathLike[str], **kwargs: Any) -> Any:
+        """Convert this source into the atlas store at ``store``: :func:`cytodask.ingest.convert` (same keywords).
+
+        ``source.to_store("atlas.zarr", batch_size=10_000)`` is ``convert(source, "atlas.zarr", batch_size=10_000)``:
+        resumable, and a no-op for an unchanged source. Returns the conversion's
+        :class:`~cytodask.core.runner.StageReport`.
+        """
+        from cytodask.ingest.convert import convert
+
+        return convert(self, store, **kwargs)
+
     def iter_chunks(self, block_cells: int) -> Iterator[tuple[int, int, sp.csr_matrix]]:
         """Yield ``(start, stop, csr)`` blocks of ``block_cells`` cells, in order."""
         n = self.shape[0]
         for start in range(0, n, block_cells):
             stop = min(n, start + block_cells)
             yield start, stop, self.read_rows(start, stop)
+
+
+RAW = "raw"  # layer="raw": AnnData's .raw.X with .raw.var (scanpy's place for the raw counts)
+
+
+def anndata_matrix(adata: Any, layer: str | None) -> tuple[Any, pd.DataFrame]:
+    """The matrix an AnnData's ``layer=`` names, and its var table.
+
+    ``None``: ``X``; a layer name: ``layers[name]``; ``"raw"`` (when no layer has that name):
+    ``adata.raw.X`` with ``adata.raw.var`` (its genes may differ from ``var``). Errors name the
+    argument ``layer=`` and list what the AnnData holds.
+    """
+    holds = f"available layers: {list(adata.layers)}" + (
+        "; adata.raw holds counts too (layer='raw')" if getattr(adata, "raw", None) is not None else "")
+    if layer is None:
+        if adata.X is None:
+            raise ValueError(f"the AnnData has no X; pass layer= naming the counts ({holds})")
+        return adata.X, adata.var
+    if layer in adata.layers:
+        return adata.layers[layer], adata.var
+    if layer == RAW and getattr(adata, "raw", None) is not None:
+        return adata.raw.X, adata.raw.var
+    raise ValueError(f"layer {layer!r} does not exist; {holds}; use layer=None for X"
+                     + ("" if layer != RAW else " (layer='raw' reads adata.raw, which this AnnData has not)"))
 
 
 COUNT_MODES = ("strict", "warn", "off")

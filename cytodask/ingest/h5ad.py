@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from cytodask.ingest.base import DataSource
+from cytodask.ingest.base import RAW, DataSource
 from cytodask.ingest.rowsort import RowSpill, Triples, csc_triples
 
 
@@ -83,14 +83,25 @@ class _H5ADReader(DataSource):
     def _elem(self, f: h5py.File) -> Any:
         if self.layer is None:
             if "X" not in f:
-                raise ValueError(f"{self.name} has no X; pass --layer NAME (layers: {self.layers()})")
+                raise ValueError(f"{self.name} has no X; pass layer= naming the counts (command line: --layer "
+                                 f"NAME; layers: {self.layers()})")
             return f["X"]
         layers = f.get("layers")
-        if layers is None or self.layer not in layers:
-            raise ValueError(
-                f"{self.name} has no layer {self.layer!r}; layers in the file: {sorted(layers) if layers else []}"
-            )
-        return layers[self.layer]
+        if layers is not None and self.layer in layers:
+            return layers[self.layer]
+        if self._is_raw(f):
+            return f["raw"]["X"]
+        raw = "; the file has raw/X too (layer='raw')" if "raw" in f and "X" in f["raw"] else ""
+        raise ValueError(
+            f"{self.name} has no layer {self.layer!r}; layers in the file: {sorted(layers) if layers else []}{raw}; "
+            "pass layer= one of them, layer='raw' for AnnData's .raw (command line: --layer NAME), or layer=None for X"
+        )
+
+    def _is_raw(self, f: h5py.File) -> bool:
+        """``layer="raw"`` and no layer has that name: AnnData's ``.raw`` (``raw/X`` with ``raw/var``)."""
+        layers = f.get("layers")
+        return (self.layer == RAW and not (layers is not None and RAW in layers)
+                and "raw" in f and "X" in f["raw"] and "var" in f["raw"])
 
     def layers(self) -> list[str]:
         with self._open() as f:
@@ -115,8 +126,8 @@ class _H5ADReader(DataSource):
 
     def var(self) -> pd.DataFrame:
         if self._var is None:
-            with self._open() as f:
-                self._var = anndata.io.read_elem(f["var"])
+            with self._open() as f:  # layer="raw": the genes of raw/X (raw/var), which may differ from var
+                self._var = anndata.io.read_elem(f["raw"]["var"] if self._is_raw(f) else f["var"])
         return self._var
 
     def obs_columns(self) -> list[str]:
@@ -168,7 +179,8 @@ class LocalH5ADSource(_H5ADReader):
     path
         The ``.h5ad`` file.
     layer
-        Layer holding the counts (``None`` = X).
+        Layer holding the counts (``None`` = X; ``"raw"`` = AnnData's ``.raw``: ``raw/X`` with
+        ``raw/var``, unless a layer is named ``raw``).
     spill_dir
         Where a CSC-encoded matrix is re-blocked by rows (default: the system
         temporary directory).
