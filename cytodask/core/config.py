@@ -87,7 +87,9 @@ class Config:
         store's chunking). ``0`` lets :func:`cytodask.core.memory.choose_block_cells`
         pick it from the worker memory budget.
     n_rand
-        Permutations for permutation-based significance.
+        Permutations of activity stages run with ``method = "permutation"`` (a stage's own
+        ``n_rand`` wins). The default closed form (``method = "analytic"``, the n_rand → ∞ limit)
+        runs none: then ``n_rand`` is not recorded, and a value other than the default gets a notice.
     seed
         Seed for every random choice (permutations, bootstraps, subsampling).
     cluster
