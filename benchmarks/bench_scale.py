@@ -46,7 +46,7 @@ from benchmarks.datasets import CACHE
 
 REPO = Path(__file__).resolve().parents[1]
 SECACT = REPO.parent / "shared" / "data" / "signatures" / "SecAct.tsv.gz"
-SIZES = {"synthetic-100k": 100_000, "synthetic-1m": 1_000_000, "synthetic-2m": 2_000_000,
+SIZES = {"synthetic-10k": 10_000, "synthetic-100k": 100_000, "synthetic-1m": 1_000_000, "synthetic-2m": 2_000_000,
          "synthetic-5m": 5_000_000}
 N_DONORS = 100
 PERMUTATION_CELLS = 20_000
@@ -99,12 +99,12 @@ formats = ["parquet"]
 """
 
 
-def atlas_h5ad(dataset: str) -> Path:
+def atlas_h5ad(dataset: str, cache: Path = CACHE) -> Path:
     """The dataset's .h5ad (cached; written block by block, flat memory)."""
     from cytodask.demo import SyntheticAtlasSpec, write_h5ad
 
-    CACHE.mkdir(parents=True, exist_ok=True)
-    path = CACHE / f"scale-{dataset}.h5ad"
+    cache.mkdir(parents=True, exist_ok=True)
+    path = cache / f"scale-{dataset}.h5ad"
     if not path.exists():
         tmp = path.with_suffix(".tmp.h5ad")
         write_h5ad(SyntheticAtlasSpec(n_cells=SIZES[dataset], n_genes=20_000, n_donors=N_DONORS, seed=0), tmp,
@@ -191,13 +191,14 @@ def _stage_times(out: Path) -> dict[str, tuple[float, float]]:
     return times
 
 
-def run_size(dataset: str, workers: int, work: Path) -> dict[str, Any]:
-    """One full rebuild and one unchanged rerun of ``dataset`` on ``workers`` single-thread workers."""
+def run_size(dataset: str, workers: int, work: Path, *, signature: str | Path = SECACT,
+             cache: Path = CACHE) -> dict[str, Any]:
+    """One full rebuild and one unchanged rerun of ``dataset`` on ``workers`` workers (cores split between them)."""
     n = SIZES[dataset]
-    h5ad = atlas_h5ad(dataset)
+    h5ad = atlas_h5ad(dataset, cache)
     spec = work / f"scale-{dataset}-{workers}w.toml"
     threads = max(1, cores() // workers)
-    spec.write_text(SPEC.format(batch=BATCH, workers=workers, threads=threads, h5ad=h5ad, secact=SECACT))
+    spec.write_text(SPEC.format(batch=BATCH, workers=workers, threads=threads, h5ad=h5ad, secact=signature))
     out = work / f"out-{dataset}-{workers}w"
     wall, sampler = _rebuild(spec, out)
     stages = {}
