@@ -21,7 +21,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider --cov=cytodask --cov-report=term --cov-fail-under=80 tests
 
 bench: $(STAMP)
-	$(BIN)/python -m benchmarks --pipeline activity,differential --dataset demo
+	$(BIN)/python -m pip install -q -e '.[test,bench]'
+	$(BIN)/python -m benchmarks --pipeline activity,differential,correlation --dataset demo
 
 clean:
 	rm -rf $(VENV) demo-output .coverage* htmlcov
