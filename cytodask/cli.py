@@ -187,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"cytodask {_version()}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    from cytodask.ingest.sources import SUPPORTED
+    from cytodask.ingest.formats import SUPPORTED  # no heavy imports: --help stays fast
 
     c = sub.add_parser("convert", help="convert a source (file, 10x, Loom, URL, census:) into an atlas store",
                        description=f"Convert a source into an atlas store (resumable; unchanged source = no-op). "

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from cytodask.core.backend import is_sparse
+from cytodask.core.xp import value_rows
 
 _CONST_RTOL = 1e-12  # constant: sum (y - mean)^2 <= _CONST_RTOL * sum y^2
 
@@ -79,7 +80,7 @@ def normalize_sparse(
             np.log2(seg, out=seg)
     else:
         data[...] = src
-        data /= xp.repeat(safe, xp.diff(block.indptr).astype(xp.int64))  # each stored value's row total
+        data /= safe[value_rows(block.indptr, xp, a=0, b=int(src.size))]  # each stored value's row total
         data *= scale
         data += 1.0
         xp.log2(data, out=data)
@@ -126,8 +127,10 @@ def normalize(
     ``copy=False`` lets a sparse block's arrays be reused (see :func:`normalize_sparse`).
     """
     if input_kind != "counts":
-        if is_sparse(block):
-            return block.astype(xp.float64, copy=copy)
+        if is_sparse(block):  # no astype(copy=): cupyx's sparse astype takes it from CuPy 14.2 only
+            if block.dtype == xp.float64:
+                return block.copy() if copy else block
+            return block.astype(xp.float64)
         return xp.asarray(block, dtype=xp.float64)
     if totals is None:
         raise ValueError("input_kind='counts' needs totals (library sizes over all genes) for each cell.")

@@ -42,6 +42,7 @@ from cytodask.aggregation.inputs import as_blocks
 from cytodask.aggregation.kernels import Normalize, normalize_sums, weighted_group_sums
 from cytodask.core.backend import array_module
 from cytodask.core.compat import renamed_kwargs
+from cytodask.core.xp import nanquantile
 
 SEGMENT = 1024  #: cells per draw segment (part of the draw contract: changing it changes replicates)
 _CHUNK_BYTES = 256 * 2**20
@@ -124,9 +125,7 @@ def _divide(c: Any, n: Any) -> Any:
 
 
 def _quantiles(a: Any, q: list[float]) -> Any:
-    xp = array_module(a)
-    quantile = getattr(xp, "nanquantile", None) or xp.quantile  # CuPy may lack nanquantile
-    return quantile(a, xp.asarray(q), axis=0)
+    return nanquantile(a, q, array_module(a), axis=0)  # CuPy has no nanquantile: core.xp's sort-based one
 
 
 def _donor_reps(base: Any, pair_group: np.ndarray, w: np.ndarray, n_groups: int) -> Any:

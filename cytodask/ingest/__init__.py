@@ -1,12 +1,21 @@
-"""Ingest: sources → atlas store (AnnData Zarr with CSR X in blocks of cells)."""
+"""Ingest: sources → atlas store (AnnData Zarr with CSR X in blocks of cells).
+
+Every name is imported on first use, so ``import cytodask.ingest.sources`` (the command line's
+``--help``) does not load anndata, Dask or the optional sources' dependencies (extras).
+"""
 
 from __future__ import annotations
 
-from cytodask.ingest.atlas import Atlas, open_atlas
-from cytodask.ingest.base import DataSource, Schema, check_counts, detect_symbol_column
-from cytodask.ingest.convert import ConvertStage, convert
-from cytodask.ingest.h5ad import LocalH5ADSource
-from cytodask.ingest.sources import SUPPORTED, open_source
+import importlib
+
+_WHERE = {
+    "Atlas": "atlas", "open_atlas": "atlas",
+    "DataSource": "base", "Schema": "base", "check_counts": "base", "detect_symbol_column": "base",
+    "ConvertStage": "convert", "convert": "convert",
+    "LocalH5ADSource": "h5ad",
+    "SUPPORTED": "sources", "open_source": "sources",
+    "CellxgeneCensusSource": "census", "RemoteH5ADSource": "remote", "TenXSource": "tenx", "LoomSource": "loom",
+}
 
 __all__ = [
     "Atlas", "ConvertStage", "DataSource", "LocalH5ADSource", "Schema",
@@ -16,11 +25,13 @@ __all__ = [
 
 
 def __getattr__(name: str) -> object:
-    """Optional sources, imported on first use (their dependencies are extras)."""
-    lazy = {"CellxgeneCensusSource": "cytodask.ingest.census", "RemoteH5ADSource": "cytodask.ingest.remote",
-            "TenXSource": "cytodask.ingest.tenx", "LoomSource": "cytodask.ingest.loom"}
-    if name in lazy:
-        import importlib
-
-        return getattr(importlib.import_module(lazy[name]), name)
+    """The public names, each from its module on first use."""
+    if name in _WHERE:
+        value = getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'cytodask.ingest' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

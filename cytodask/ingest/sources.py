@@ -30,12 +30,8 @@ from typing import Any
 import h5py
 
 from cytodask.ingest.base import DataSource
+from cytodask.ingest.formats import SUPPORTED
 
-SUPPORTED = (
-    ".h5ad file; 10x Cell Ranger matrix directory (matrix.mtx[.gz], features.tsv[.gz] or genes.tsv, "
-    "barcodes.tsv[.gz]) or filtered_feature_bc_matrix.h5; .loom file; remote .h5ad URL (http://, https://, "
-    "s3://, gs://); census:[VERSION][?QUERY] (CELLxGENE Census)"
-)
 REMOTE_SCHEMES = ("http", "https", "s3", "gs", "gcs")
 _MULTI = {"cell_type", "tissue", "disease", "genes", "obs_columns"}
 _INT = {"max_cells", "seed"}

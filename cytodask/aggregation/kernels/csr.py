@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from cytodask.core.backend import to_numpy
+from cytodask.core.xp import value_rows
 
 CHUNK_NNZ = 1 << 21  # stored values per pass over a sparse block (bounds the per-value temporaries)
 
@@ -35,4 +36,4 @@ def per_value(row_values: Any, indptr: Any, r0: int, r1: int, a: int, b: int, xp
     """``row_values[i]`` (i = r0..r1-1) repeated for each stored value of row ``i`` (values ``a..b-1``)."""
     if xp is np:  # np.repeat: 19× the search, one thread (benchmarks/bench_claims.py)
         return np.repeat(row_values[r0:r1], np.diff(indptr[r0:r1 + 1]))
-    return row_values[xp.searchsorted(indptr[r0:r1 + 1], xp.arange(a, b), side="right") - 1 + r0]
+    return row_values[value_rows(indptr, xp, r0, r1, a, b)]

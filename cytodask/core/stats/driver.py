@@ -29,19 +29,27 @@ import numpy as np
 import pandas as pd
 
 from cytodask.core.backend import check_threads, ordered_map
+from cytodask.core.stats.blocks import CPU_BLOCKS, BlockSizes, block_sizes, rows_per_block
 from cytodask.core.stats.inputs import Prepared
 from cytodask.core.stats.results import CorrelationResult, StatResult
 from cytodask.core.xp import array_module, to_numpy
 
-ROW_BLOCK_ELEMENTS = 1 << 18  # samples × features per rows-kernel call: temporaries stay in cache
-PAIR_BLOCK_ELEMENTS = 1 << 22  # features × samples per operand block of a pairs kernel
-MAX_BLOCK_FEATURES = 2048  # bounds the fa × fb intermediates of a pairs block
+ROW_BLOCK_ELEMENTS = CPU_BLOCKS.row_elements  # samples × features per rows-kernel call: temporaries stay in cache
+PAIR_BLOCK_ELEMENTS = CPU_BLOCKS.pair_elements  # features × samples per operand block of a pairs kernel
+MAX_BLOCK_FEATURES = CPU_BLOCKS.max_features  # bounds the fa × fb intermediates of a pairs block
 MIN_PARALLEL_WORK = 1 << 22  # fa × fb × samples below which threads cost more than they save
 MIN_THREAD_ROWS = 16
 
 TWO_SAMPLE_REASONS = {1: "n_g1<{m}", 2: "n_g2<{m}", 8: "n_pairs<{m}", 4: "zero_variance",
                       16: "all_differences_zero"}  # fmt: skip
 CORRELATION_REASONS = {1: "n<{m}", 2: "constant"}
+
+
+def _block_sizes(xp: Any) -> BlockSizes:
+    """This module's CPU sizes (read when called: tests shrink them) for NumPy; device-sized blocks for CuPy."""
+    if xp is np:
+        return BlockSizes(ROW_BLOCK_ELEMENTS, PAIR_BLOCK_ELEMENTS, MAX_BLOCK_FEATURES)
+    return block_sizes(xp)
 
 
 def check_min_n(min_n: int, *, smallest: int = 1, default: int = 3) -> int:
@@ -66,11 +74,12 @@ def map_row_blocks(kernel: Callable[..., Any], x: Any, y: Any, *, n_out: int, th
     """Apply ``kernel`` to blocks of the same rows of ``x`` and ``y``; stack the ``(rows × n_out)`` outputs.
 
     NumPy blocks run on ``threads`` threads; each block writes its own rows,
-    so the result does not depend on ``threads``.
+    so the result does not depend on ``threads``. CuPy blocks are device-sized
+    (:func:`~cytodask.core.stats.blocks.block_sizes`).
     """
     xp = array_module(x)
     rows = x.shape[0]
-    step = max(1, ROW_BLOCK_ELEMENTS // max(1, x.shape[1] + y.shape[1]))
+    step = rows_per_block(x.shape[1] + y.shape[1], _block_sizes(xp))
     out = xp.empty((rows, n_out), dtype=xp.float64)
 
     def one(start: int) -> None:  # blocks of features: bounded temporaries
@@ -94,7 +103,8 @@ def map_pair_blocks(kernel: Callable[..., Any], a: Any, b: Any, *, n_out: int, z
     slices of the output, so the result does not depend on ``threads``.
     """
     xp = array_module(a)
-    step = max(1, min(MAX_BLOCK_FEATURES, PAIR_BLOCK_ELEMENTS // max(1, a.shape[1])))
+    sizes = _block_sizes(xp)  # CPU: cache-sized; CuPy: device-sized blocks
+    step = max(1, min(sizes.max_features, sizes.pair_elements // max(1, a.shape[1])))
     parallel = threads > 1 and xp is np and a.shape[0] * b.shape[0] * a.shape[1] >= MIN_PARALLEL_WORK
     step_a = min(step, max(MIN_THREAD_ROWS, -(-a.shape[0] // threads))) if parallel else step
     out = xp.empty((a.shape[0], b.shape[0], n_out), dtype=xp.float64)
