@@ -21,7 +21,12 @@ def cell_metadata(spec: SyntheticAtlasSpec) -> pd.DataFrame:
 
 
 def cell_labels(model: AtlasModel, start: int, stop: int) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
-    """Sample and L3 type indices of cells ``[start, stop)``, drawn tile by tile."""
+    """Sample and L3 type indices of cells ``[start, stop)``, drawn tile by tile.
+
+    ``model`` needs only ``spec`` (``n_cells``, ``tile_cells``, ``seed``),
+    ``sample_stops`` and ``cum_props`` (its columns are the types), so the
+    synthetic world (:mod:`cytodask.demo.world`) draws its cells here too.
+    """
     t_cells = model.spec.tile_cells
     samples, types = [], []
     for tile in range(start // t_cells, (stop - 1) // t_cells + 1 if stop > start else 0):
@@ -31,7 +36,7 @@ def cell_labels(model: AtlasModel, start: int, stop: int) -> tuple[NDArray[np.in
         l3 = (model.cum_props[sample] < u[:, None]).sum(axis=1)
         lo, hi = max(start, t0) - t0, min(stop, t1) - t0
         samples.append(sample[lo:hi])
-        types.append(np.minimum(l3, len(L3_TYPES) - 1)[lo:hi])
+        types.append(np.minimum(l3, model.cum_props.shape[1] - 1)[lo:hi])
     if not samples:
         return np.zeros(0, np.intp), np.zeros(0, np.intp)
     return np.concatenate(samples), np.concatenate(types)

@@ -7,7 +7,8 @@ how it was cut; one tile is kept while consecutive blocks share it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -32,14 +33,21 @@ from cytodask.demo.spec import (
 )
 from cytodask.demo.truth import AtlasModel, atlas_model
 
+GroupMeans = Callable[[Any, NDArray[np.intp], NDArray[np.intp]], NDArray[np.float64]]
 
-def _tile_counts(model: AtlasModel, tile: int, workspace: Workspace) -> sp.csr_matrix:
-    """Counts of one whole tile (the unit of randomness)."""
+
+def _tile_counts(model: Any, tile: int, workspace: Workspace, group_means: GroupMeans | None = None) -> sp.csr_matrix:
+    """Counts of one whole tile (the unit of randomness).
+
+    ``group_means(model, samples, types)`` gives the mean per unit size factor
+    of each (sample, type) pair (default: the demo atlas's :func:`_group_means`;
+    the synthetic world passes its own model and means).
+    """
     spec = model.spec
     t0, t1 = tile * spec.tile_cells, min((tile + 1) * spec.tile_cells, spec.n_cells)
     sample, l3 = cell_labels(model, t0, t1)
     groups, group_of_cell = np.unique(np.stack([sample, l3]), axis=1, return_inverse=True)
-    means = _group_means(model, groups[0], groups[1])
+    means = (group_means or _group_means)(model, groups[0], groups[1])
     rng = stream_rng(spec, STREAM_COUNTS, tile)
     size_factors = np.exp(LIBRARY_SD * rng.standard_normal(t1 - t0))
     indptr, indices, data = sample_nb_csr(
@@ -74,8 +82,9 @@ def _check_range(spec: SyntheticAtlasSpec, start: int, stop: int) -> None:
 class _TileCache:
     """Generates tiles on demand, keeping the last one (blocks often share it)."""
 
-    def __init__(self, model: AtlasModel) -> None:
+    def __init__(self, model: Any, group_means: GroupMeans | None = None) -> None:
         self.model = model
+        self.group_means = group_means
         self.workspace = Workspace(model.spec.n_genes)
         self.tile = -1
         self.counts: sp.csr_matrix | None = None
@@ -85,7 +94,7 @@ class _TileCache:
         parts = []
         for tile in range(start // t_cells, (stop - 1) // t_cells + 1 if stop > start else 0):
             if tile != self.tile:
-                self.tile, self.counts = tile, _tile_counts(self.model, tile, self.workspace)
+                self.tile, self.counts = tile, _tile_counts(self.model, tile, self.workspace, self.group_means)
             t0 = tile * t_cells
             parts.append(self.counts[max(start, t0) - t0 : min(stop, t0 + t_cells) - t0])
         if not parts:

@@ -154,9 +154,20 @@ def _allocate(weights: NDArray[np.float64], total: int) -> NDArray[np.int64]:
 def _planted_shifts(spec: SyntheticAtlasSpec) -> NDArray[np.float64]:
     """Natural-log mean shifts ``(n_planted, n_genes)`` of the planted responses at ``a_d = 1``."""
     shifts = np.zeros((len(spec.planted), spec.n_genes))
-    signature = cytosig()
     for i, (cytokine, _, strength) in enumerate(spec.planted):
-        column = signature[cytokine].to_numpy()
-        log2_shift = strength * MAX_PLANTED_LOG2 * column / np.abs(column).max()
-        shifts[i, :N_CYTOSIG_GENES] = np.log(2.0) * log2_shift
+        shifts[i] = signature_shift(cytokine, strength, spec.n_genes)
     return shifts
+
+
+def signature_shift(cytokine: str, strength: float, n_genes: int) -> NDArray[np.float64]:
+    """Natural-log mean shift ``(n_genes,)`` of a response to ``cytokine`` at ``strength`` (CytoSig genes first).
+
+    The strongest responder gene moves by ``strength * MAX_PLANTED_LOG2`` log2
+    units, the others in proportion to their CytoSig weight; the planted
+    responses of the demo atlas and of the synthetic world (:mod:`cytodask.demo.world`).
+    """
+    shift = np.zeros(n_genes)
+    column = cytosig()[cytokine].to_numpy()
+    log2_shift = strength * MAX_PLANTED_LOG2 * column / np.abs(column).max()
+    shift[:N_CYTOSIG_GENES] = np.log(2.0) * log2_shift
+    return shift
