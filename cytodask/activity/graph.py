@@ -13,6 +13,7 @@ chunking beyond the summation order of the gene-mean pass.
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,8 +23,9 @@ import numpy as np
 import pandas as pd
 from dask.delayed import Delayed
 
-from cytodask.core.backend import array_module, resolve_backend, to_device, to_numpy
+from cytodask.core.backend import array_module, resolve_backend, to_numpy
 from cytodask.core.persist import share
+from cytodask.core.xp import device_copy
 
 from .kernels import InputKind, gene_mean_partial, gene_means, prepare_block, prepared_activity
 from .operands import PreparedSignature
@@ -50,16 +52,30 @@ def block_result(rows: Any, genes: np.ndarray, T: np.ndarray, gene_mean: Any | N
                  backend: str | None = None) -> tuple[Any, ...]:
     """Activity of one block of cells x all genes: beta, se, zscore, pvalue (cells x signatures) and empty.
 
-    Runs on the block's array module, or on ``backend`` (resolved where the task runs: CuPy on a GPU
-    worker); one thread (the scheduler runs blocks in parallel).
+    Runs on the block's array module, or on ``backend`` (the run's, chosen once from its cluster:
+    :func:`~cytodask.core.backend.run_backend`); one thread (the scheduler runs blocks in parallel).
+    On a GPU, ``T``, the gene means and the permutation table are uploaded once per worker
+    (:func:`~cytodask.core.xp.device_copy`), not once per block.
     """
     xp = _module(rows, backend)
-    dev = (lambda a: a) if xp is np else (lambda a: None if a is None else to_device(a, xp))
+    dev = (lambda a: a) if xp is np else (lambda a: device_copy(a, xp))  # shared operands: once per worker
     stats, empty = prepared_activity(dev(T), prepare_block(rows, genes, input_kind=input_kind, scale=scale, xp=xp),
                                      gene_mean=dev(gene_mean), input_kind=input_kind, scale=scale, method=method,
                                      perm_table=dev(perm_table), threads=1, xp=xp)
     cols = dev(columns)
     return (*(s.T[:, cols] for s in stats), empty)
+
+
+def _meta_module(x: da.Array, backend: str | None) -> Any:
+    """The array module of the results' meta: the blocks' own, or CuPy for ``backend="cupy"`` where it imports."""
+    if backend is None:
+        return array_module(x)
+    if backend == "cupy":
+        try:
+            return importlib.import_module("cupy")
+        except ImportError:  # a client without CuPy (a SLURM login node): the workers' blocks are CuPy all the same
+            return np
+    return np
 
 
 def _cell_blocks(x: da.Array) -> tuple[Any, ...]:
@@ -101,7 +117,7 @@ def activity_graph(x: da.Array, prep: PreparedSignature, gene_mean: Any | None, 
     gm = gene_mean if gene_mean is None or isinstance(gene_mean, Delayed) else share(np.asarray(gene_mean), client)
     genes, T, columns, perm = shared
     k = len(prep.names)
-    xp = array_module(x) if backend is None else np
+    xp = _meta_module(x, backend)
     meta = xp.empty((0, k), dtype=np.float64)
     task = dask.delayed(block_result, pure=True, nout=5)
     parts: dict[str, list[da.Array]] = {key: [] for key in (*KEYS, "empty")}

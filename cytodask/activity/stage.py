@@ -31,6 +31,7 @@ import zarr
 
 from cytodask.core.anndata_zarr import dense_array, layers_group, write_frame_parts
 from cytodask.core.atomic import atomic_write_bytes
+from cytodask.core.backend import run_backend
 from cytodask.core.persist import persist_blocks
 from cytodask.core.registry import register_stage
 from cytodask.core.stage import ExportTable, PipelinePlan, Stage, StageContext
@@ -106,8 +107,8 @@ class ActivityStage(Stage):
         Rows per block for dense (pseudobulk) input; atlas-store input uses the
         store's blocks of cells.
     backend
-        Where block kernels run: ``"auto"`` (CuPy on workers that see a GPU,
-        e.g. LocalCUDACluster workers; NumPy elsewhere), ``"numpy"``, ``"cupy"``.
+        Where block kernels run: ``"auto"`` (the run's backend, chosen once from its cluster:
+        CuPy on a LocalCUDACluster or GPU SLURM jobs, NumPy on CPU workers), ``"numpy"``, ``"cupy"``.
         Not part of the fingerprint: results agree across backends to rounding.
     """
 
@@ -224,8 +225,8 @@ class ActivityStage(Stage):
         s = self._setup(ctx)
         gm = np.load(ctx.state.meta_dir / "gene_mean.npy")
         out = activity_graph(s["x"], s["prepared"], gm if gm.size else None, input_kind=self.input_kind,
-                             scale=self.scale, method=self.method, perm_table=s["perm"], backend=self.backend,
-                             client=ctx.client)
+                             scale=self.scale, method=self.method, perm_table=s["perm"],
+                             backend=run_backend(self.backend), client=ctx.client)
         return persist_blocks(out, self._targets(ctx), ctx, blocks)
 
     @staticmethod

@@ -36,11 +36,11 @@ from cytodask.aggregation.kernels.partials import (
 )
 from cytodask.core.anndata_zarr import dense_array, layers_group, write_frame_parts
 from cytodask.core.atomic import remove_tree
-from cytodask.core.backend import array_module, to_numpy
+from cytodask.core.backend import array_module, run_backend, to_numpy
 from cytodask.core.registry import register_stage
 from cytodask.core.stage import Stage, StageContext
 from cytodask.core.store import StageState, fsync_zarr_region
-from cytodask.ingest.atlas import open_atlas
+from cytodask.ingest.atlas import device_block, open_atlas
 
 _MOMENTS = ("n", "m2", "sq", "integral", "nnz")  # persisted per block besides groups and sum, as present
 _PER_GROUP = ("n", *ROW_FLAGS)  # 1-D partials (one value per group), read whole by the merge
@@ -52,7 +52,8 @@ def _partials(state: StageState) -> Path:
 
 
 def _block(x_block: Any, state: StageState, index: int, start: int, stop: int, fingerprint: str,
-           stats: tuple[str, ...] = ("sum",)) -> dict[str, Any]:
+           stats: tuple[str, ...] = ("sum",), backend: str = "numpy") -> dict[str, Any]:
+    x_block = device_block(x_block, backend)  # the run's backend: segment sums on the GPU for "cupy"
     xp = array_module(x_block)
     part = zarr.open_group(str(_partials(state)), mode="r+")
     codes = part["cell_group"][start:stop]
@@ -172,7 +173,7 @@ class PseudobulkStage(Stage):
         xb = atlas.X.to_delayed().ravel()
         task = dask.delayed(_block, pure=True)
         return [
-            task(xb[i], ctx.state, i, *atlas.block_bounds(i), ctx.fingerprint, self.stats,
+            task(xb[i], ctx.state, i, *atlas.block_bounds(i), ctx.fingerprint, self.stats, run_backend(),
                  dask_key_name=f"pseudobulk-{ctx.name}-{i}-{ctx.fingerprint[:8]}")
             for i in blocks
         ]

@@ -101,6 +101,14 @@ def _to_cupy_csr(block: sp.csr_matrix, dtype: np.dtype[Any] | None = None) -> An
     return cpsp.csr_matrix(block)
 
 
+def device_block(block: sp.csr_matrix, backend: str) -> Any:
+    """A host block where ``backend`` computes: itself for ``"numpy"``/``"auto"``, a CuPy CSR for ``"cupy"``.
+
+    Called inside the task, on the worker, so the client (e.g. a SLURM login node) needs no GPU.
+    """
+    return _to_cupy_csr(block) if backend == "cupy" else block
+
+
 @dataclass
 class Atlas:
     """An opened atlas store: lazy X plus obs/var tables.
