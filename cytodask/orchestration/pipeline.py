@@ -12,53 +12,23 @@ from __future__ import annotations
 import os
 import re
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import anndata
 import pandas as pd
 
 from cytodask.core import registry as _registry
 from cytodask.core.config import Config
 from cytodask.core.hooks import PipelinePlan, find_column
-from cytodask.core.runner import StageReport
 from cytodask.ingest.base import DataSource
 from cytodask.ingest.h5ad import LocalH5ADSource
+from cytodask.orchestration.rebuild import absolute, rebuild
+from cytodask.orchestration.results import PipelineResults
 from cytodask.orchestration.spec import Spec
 
+__all__ = ["Pipeline", "PipelineResults", "available_analyses"]
+
 _SAMPLE = ("sample", "sampleID", "sample_id", "donorID", "donor", "donor_id")
-
-
-@dataclass
-class PipelineResults:
-    """What a :class:`Pipeline` run produced: stage reports, output paths and results.
-
-    Attributes
-    ----------
-    activity
-        Activity stage name → activity AnnData.
-    tables
-        Analysis stage type (``differential``, ``correlation``, a plugin's type) →
-        activity stage name → that analysis' result (its table).
-    """
-
-    output_dir: Path
-    reports: list[StageReport]
-    activity: dict[str, anndata.AnnData] = field(default_factory=dict)
-    tables: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    @property
-    def exports(self) -> Path:
-        return self.output_dir / "exports"
-
-    @property
-    def differential(self) -> dict[str, pd.DataFrame]:
-        return self.tables.get("differential", {})
-
-    @property
-    def correlation(self) -> dict[str, pd.DataFrame]:
-        return self.tables.get("correlation", {})
 
 
 def available_analyses() -> list[str]:
@@ -113,6 +83,7 @@ class Pipeline:
         min_cells: int = 10,
         method: str = "analytic",
         echo: Any = None,
+        replace: bool = False,
         **options: Any,
     ) -> PipelineResults:
         """Run the stages for ``source`` and return the results.
@@ -134,6 +105,16 @@ class Pipeline:
             and those of plugin families. Each analysis stage type decides its stage
             from the options (``group_col``, ``group1``, ``group2``, ``variables``,
             and ``**options`` for plugin analyses).
+        output_dir
+            Result directory (default ``config.output_dir``); relative paths are made absolute
+            here, so workers in other directories (an existing cluster, SLURM) find it.
+        replace
+            Replace the results of another source that ``output_dir`` holds (refused otherwise).
+
+        Returns
+        -------
+        PipelineResults
+            The same object :func:`cytodask.open_results` gives for ``output_dir`` later.
         """
         registry = _registry.analyses()
         unknown = [a for a in analyses if a not in registry]
@@ -169,8 +150,9 @@ class Pipeline:
             for sig in signatures:
                 sig_tag = re.sub(r"[^A-Za-z0-9]+", "_", Path(str(sig)).name.split(".")[0])
                 act = f"activity_{sig_tag}_{tag}"
-                level_stages.append({"name": act, "type": "activity", "inputs": [pb], "signature": str(sig),
-                                     "method": method})
+                sig_path = Path(str(sig)).expanduser()
+                level_stages.append({"name": act, "type": "activity", "inputs": [pb], "method": method,
+                                     "signature": str(absolute(sig_path)) if sig_path.is_file() else str(sig)})
                 names[act] = {}
                 plan = PipelinePlan(act, sig_tag, col, sample, columns, obs, opts, carry)
                 for cls in kinds:
@@ -178,6 +160,9 @@ class Pipeline:
                     if decl is None:
                         continue
                     name = f"{cls.type_name}_{sig_tag}_{tag}"
+                    for key in cls.path_params:  # files a stage reads: absolute, as for a spec
+                        if isinstance(decl.get(key), (str, os.PathLike)):
+                            decl[key] = str(absolute(decl[key]))
                     level_stages.append({"name": name, "type": cls.type_name, **decl})
                     names[act][str(cls.type_name)] = name
                 level_stages.append({"name": f"export_{sig_tag}_{tag}", "type": "export",
@@ -186,21 +171,9 @@ class Pipeline:
             stages.append({"name": pb, "type": "pseudobulk", "inputs": ["convert"], "by": by,
                            "carry": carry, "min_cells": min_cells})
             stages += level_stages
-        out = Path(output_dir) if output_dir is not None else self.config.output_dir
-        spec = Spec(path=Path.cwd() / "pipeline.toml", name="submission", config=self.config.replace(output_dir=out),
+        out = absolute(output_dir if output_dir is not None else self.config.output_dir)
+        # no spec file: the stages are saved (and checked) as DIR/spec.json, where `cytodask status` reads them
+        spec = Spec(path=out / "spec.json", name="submission", config=self.config.replace(output_dir=out),
                     source={}, stages=stages)
-        from cytodask.orchestration.rebuild import rebuild
-
-        reports = rebuild(spec, source=source, echo=echo)
-        return self._collect(out, reports, names)
-
-    @staticmethod
-    def _collect(out: Path, reports: list[StageReport], names: dict[str, dict[str, str]]) -> PipelineResults:
-        from cytodask.core.tables import read_table
-
-        res = PipelineResults(output_dir=out, reports=reports)
-        for act, extra in names.items():
-            res.activity[act] = anndata.read_zarr(out / "stages" / act / "data.zarr")
-            for kind, stage in extra.items():
-                res.tables.setdefault(kind, {})[act] = read_table(out / "stages" / stage / "data.zarr")
-        return res
+        reports = rebuild(spec, source=source, echo=echo, replace=replace)
+        return PipelineResults.open(out, reports=reports)

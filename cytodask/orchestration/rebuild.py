@@ -9,14 +9,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cytodask.core.atomic import atomic_write_json, read_json
-from cytodask.core.cluster import cluster
+from cytodask.core.atomic import atomic_write_json, read_json, remove_tree
+from cytodask.core.cluster import cluster, cluster_kind
 from cytodask.core.events import Callback, EventBus
 from cytodask.core.lock import OutputLock
 from cytodask.core.memory import auto_block_cells
 from cytodask.core.runner import StageReport, run_stages, stage_fingerprints
 from cytodask.core.store import ResultStore, StageState
 from cytodask.ingest.base import DataSource
+from cytodask.orchestration.guard import check_main_guard
 from cytodask.orchestration.spec import Spec, check_obs_columns, load_spec
 
 
@@ -32,6 +33,7 @@ def rebuild(
     config_overrides: dict[str, Any] | None = None,
     source: DataSource | None = None,
     verify: bool = False,
+    replace: bool = False,
 ) -> list[StageReport]:
     """Run or resume the rebuild described by ``spec``.
 
@@ -55,6 +57,9 @@ def rebuild(
         An opened source to use instead of the spec's ``[source]`` (Python API).
     verify
         Compare the checksums of every recorded file before trusting it (sizes are always compared).
+    replace
+        Replace the results of another source held in ``output`` (refused otherwise); stages of the
+        earlier run that this one does not have are removed with their exports.
     """
     overrides = dict(config_overrides or {})
     if output is not None:
@@ -65,6 +70,8 @@ def rebuild(
         spec = load_spec(spec, overrides=overrides)
     elif overrides:
         spec.config = spec.config.replace(**overrides)
+    # workers (SLURM jobs, `dask worker` started elsewhere) do not share this process' working directory
+    spec.config = spec.config.replace(output_dir=absolute(spec.config.output_dir))
     source = source or spec.make_source()
     if spec.config.batch_size == 0:
         n_obs, n_vars = source.shape
@@ -83,9 +90,15 @@ def rebuild(
     store.claim(inputs=[p for s in stages for p in s.external_inputs().values()])
     with OutputLock(store.root, wait=wait):
         store.sweep()  # temporaries of killed runs (e.g. a half-written export)
-        if not spec.source and hasattr(source, "path"):
-            spec.source = {"path": str(source.path)}
-        atomic_write_json(store.root / "spec.json", spec.resolved(), fsync=config.checkpoint.fsync)
+        spec.source = spec.source or _source_record(source)
+        origin = source_origin(source)
+        saved = read_json(store.root / "spec.json") or {}
+        # a spec file whose source changed (e.g. a nightly's new atlas file) replaces its own results
+        same_spec = (spec.path.is_file() and spec.path != store.root / "spec.json"
+                     and saved.get("path") == str(spec.path))
+        _check_source(store, saved, origin, replace=replace or same_spec, keep=[s.name for s in stages], echo=echo)
+        atomic_write_json(store.root / "spec.json", {**spec.resolved(), "source_origin": origin},
+                          fsync=config.checkpoint.fsync)
         if echo is not None and not callbacks:  # the Python default: say what a user must hear about
             callbacks = [lambda ev: echo(f"  {ev['stage']}: {ev.get('message') or ev.get('reason')}")
                          if ev.get("event") in ("stage_notice", "stage_repaired") else None]
@@ -96,6 +109,8 @@ def rebuild(
         noop = not verify and all(store.stage(s.name).status(fps[s.name])["state"] == "complete" for s in stages)
         if noop and echo is not None:
             echo(f"all {len(stages)} stages are up to date: nothing to compute, no cluster started")
+        if not noop:
+            check_main_guard(cluster_kind(config), config.processes)
         with (contextlib.nullcontext(None) if noop else cluster(config, echo=echo)) as client:
             events.client = client
             try:
@@ -107,6 +122,52 @@ def rebuild(
             finally:
                 if not (noop and (store.root / "report.html").exists()):
                     _report(store.root, echo)
+
+
+def absolute(path: str | os.PathLike[str]) -> Path:
+    """``path`` made absolute against this process' working directory (``~`` expanded, links kept)."""
+    return Path(os.path.abspath(os.path.expanduser(path)))
+
+
+def source_origin(source: DataSource) -> dict[str, Any]:
+    """Where ``source`` reads from: its identity less what changes with a new version of the same data
+    (size, HTTP validators, Census build) and the layer read."""
+    return {k: v for k, v in source.identity().items() if k not in ("size", "validators", "build", "layer")}
+
+
+def _check_source(store: ResultStore, saved: dict[str, Any], origin: dict[str, Any], *, replace: bool,
+                  keep: list[str], echo: Callable[[str], None] | None) -> None:
+    """Refuse to mix this run's results with another source's in one folder, unless ``replace``
+    (a spec whose source changed replaces its own results)."""
+    before = saved.get("source_origin")
+    if before is None or before == origin:
+        return
+    was = before.get("path") or before.get("url") or before
+    now = origin.get("path") or origin.get("url") or origin
+    if not replace:
+        raise ValueError(f"{store.root} holds the results of another source ({was}); this run reads {now}. "
+                         "Choose another output directory (output_dir= / --output), or replace those results "
+                         "with replace=True (cytodask rebuild --replace)")
+    old = [n for n in store.stage_names() if n not in keep]
+    for n in old:
+        store.stage(n).reset()
+        exports = store.root / "exports"
+        with contextlib.suppress(FileNotFoundError):
+            (exports / n).unlink()
+        for version in (exports / ".versions").glob(f"{n}@*"):
+            remove_tree(version)
+    if echo is not None:
+        echo(f"replacing the results of {was} in {store.root}" + (f" (removed stages {old})" if old else ""))
+
+
+def _source_record(source: DataSource) -> dict[str, Any]:
+    """The ``[source]`` table that reopens ``source`` (Python runs): absolute path or URL, and layer."""
+    path = getattr(source, "path", None)
+    where = str(absolute(path)) if path is not None else source.name if "://" in source.name else None
+    if where is None:  # e.g. a Census query: reopened only by the code that made it
+        return {}
+    layer = getattr(source, "layer", None)
+    return {"path": where, **({"layer": layer} if layer else {})}
 
 
 def _report(root: Path, echo: Callable[[str], None] | None) -> None:
@@ -161,8 +222,15 @@ def status(output: str | os.PathLike[str], *, spec: str | os.PathLike[str] | Non
         st = store.stage(n).status(expected.get(n))
         m = st.get("manifest") or {}
         problems = list(st.get("problems", []))
-        behind = [o.name for o in out if o.name in inputs.get(n, ()) and o.state != "complete"]
-        if st["state"] == "complete" and behind:  # e.g. an upstream manifest deleted: this gets recomputed too
+        done = {o.name: o for o in out}
+        behind = [i for i in inputs.get(n, m.get("inputs", {})) if i in done and done[i].state != "complete"]
+        changed = [i for i, fp in m.get("inputs", {}).items()
+                   if n not in expected and _current_fingerprint(store, i, expected) != fp]
+        if st["state"] == "complete" and changed:  # a stage left from an earlier run, its input since rebuilt
+            st["state"] = "stale"
+            problems.append(f"its input {changed} changed (or is gone) since it ran; it is no stage of the last "
+                            "run, so no rebuild refreshes it: rerun the spec that made it")
+        elif st["state"] == "complete" and behind:  # e.g. an upstream manifest deleted: this gets recomputed too
             st["state"] = "stale"
             problems.append(f"its input {behind} is not complete; the next rebuild recomputes both")
         exported = read_json(root / "exports" / n / "manifest.json")  # written by export stages
@@ -171,6 +239,13 @@ def status(output: str | os.PathLike[str], *, spec: str | os.PathLike[str] | Non
                             f"match the current inputs; run the rebuild to refresh them")
         out.append(StageStatus(n, st["state"], st["done"], st["n_blocks"], m.get("summary", {}), problems))
     return out
+
+
+def _current_fingerprint(store: ResultStore, name: str, expected: dict[str, str]) -> str | None:
+    """What stage ``name`` would be fingerprinted now (the spec's), else what its store holds."""
+    if name in expected:
+        return expected[name]
+    return (store.stage(name).manifest() or {}).get("fingerprint")
 
 
 def verify(path: str | os.PathLike[str]) -> list[tuple[str, str]]:
