@@ -1,4 +1,4 @@
-"""``cytodask`` command line: convert, rebuild, status, verify, demo, schedule.
+"""``cytodask`` command line: convert, rebuild, run, status, verify, demo, schedule.
 
 Failures exit non-zero with a one-line reason (``--traceback`` shows the rest).
 """
@@ -120,10 +120,32 @@ def _cmd_rebuild(args: argparse.Namespace) -> int:
     with _Progress(not args.quiet) as progress:
         reports = rebuild(args.spec, output=args.output, scheduler=args.scheduler,
                           wait=None if args.wait else 0, full_hash=args.full_hash, callbacks=[progress],
-                          verify=args.verify)
+                          verify=args.verify, replace=args.replace)
     computed = sum(r.computed for r in reports)
     print(f"rebuild done: {len(reports)} stages, {blocks(computed)} computed, "
           f"{sum(r.skipped for r in reports)} reused")
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    """``cytodask run INPUT.h5ad``: :meth:`cytodask.Pipeline.process_submission` from the command line."""
+    from cytodask import Config, Pipeline
+
+    config = Config(**{k: v for k, v in (("batch_size", args.batch_size), ("scheduler_address", args.scheduler),
+                                         ("n_rand", args.n_rand), ("cluster", args.cluster)) if v is not None})
+    output = args.output if args.output is not None else config.output_dir
+    kw = {k: v for k, v in (("sample", args.sample), ("group_col", args.group_col), ("group1", args.group1),
+                            ("group2", args.group2), ("variables", args.variables)) if v is not None}
+    res = Pipeline(config).process_submission(
+        h5ad_path=args.input, output_dir=output, layer=args.layer, signatures=args.signatures,
+        aggregation_levels=args.levels, analyses=args.analyses, min_cells=args.min_cells, method=args.method,
+        echo=None if args.quiet else (lambda line: print(line, file=sys.stderr)),
+        **({"replace": True} if args.replace else {}), **kw)
+    computed = sum(r.computed for r in res.reports)
+    print(f"run done: {len(res.reports)} stages, {blocks(computed)} computed, "
+          f"{sum(r.skipped for r in res.reports)} reused; results in {res.output_dir}")
+    for name, act in res.activity.items():
+        print(f"  {name}: {act.n_obs} samples x {act.n_vars} signatures")
     return 0
 
 
@@ -215,8 +237,41 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--full-hash", action="store_true", help="fingerprint inputs by full content")
     r.add_argument("--verify", action="store_true",
                    help="compare the checksums of every recorded file first (sizes are always checked)")
+    r.add_argument("--replace", action="store_true",
+                   help="replace the results of another source that the output directory holds")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     r.set_defaults(func=_cmd_rebuild)
+
+    ru = sub.add_parser("run", help="analyse an .h5ad without a spec (Pipeline.process_submission)",
+                        description="Analyse an .h5ad of raw counts: convert, pseudobulk per level, activity per "
+                                    "signature and the chosen analyses, exported under OUTPUT (the stages of "
+                                    "Pipeline.process_submission; a rerun reuses finished work).")
+    ru.add_argument("input", help="the .h5ad file (raw counts in X, --layer NAME, or --layer raw for .raw)")
+    ru.add_argument("--signatures", nargs="+", default=["CytoSig"], metavar="SIG",
+                    help="CytoSig, SecAct or signature files (default CytoSig)")
+    ru.add_argument("--analyses", nargs="+", default=["activity"], metavar="NAME",
+                    help="activity (always run), differential, correlation, … (default activity)")
+    ru.add_argument("--levels", nargs="+", default=["celltype_L2"], metavar="LEVEL",
+                    help="aggregation levels: obs columns, celltype_L1…L4 or pseudobulk (default celltype_L2)")
+    ru.add_argument("--output", default=None, help="result directory (default: results)")
+    ru.add_argument("--layer", default=None, help="layer holding the raw counts (default X; raw = .raw)")
+    ru.add_argument("--sample", default=None, help="obs column of the samples (default: detected)")
+    ru.add_argument("--group-col", default=None, help="differential: obs column of the compared groups")
+    ru.add_argument("--group1", default=None, help="differential: the case level (default: detected)")
+    ru.add_argument("--group2", default=None, help="differential: the control level (default: detected)")
+    ru.add_argument("--variables", nargs="+", default=None, help="correlation: numeric per-sample obs columns")
+    ru.add_argument("--min-cells", type=int, default=10, help="fewest cells of a pseudobulk group (default 10)")
+    ru.add_argument("--method", choices=["analytic", "permutation"], default="analytic",
+                    help="activity significance: closed form (default) or --n-rand permutations")
+    ru.add_argument("--n-rand", type=int, default=None, help="permutations for --method permutation (default 1000)")
+    ru.add_argument("--batch-size", type=int, default=None, help="cells per block (default 10000)")
+    ru.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler")
+    ru.add_argument("--cluster", choices=["auto", "local", "cuda", "slurm", "none"], default=None,
+                    help="cluster to start (default auto; none = in this process)")
+    ru.add_argument("--replace", action="store_true",
+                    help="replace the results of another source that the output directory holds")
+    ru.add_argument("-q", "--quiet", action="store_true", help="print only the summary")
+    ru.set_defaults(func=_cmd_run)
 
     v = sub.add_parser("verify", help="check every recorded file of a result directory or atlas store")
     v.add_argument("dir", help="result directory (or atlas store)")
