@@ -6,7 +6,7 @@ __version__ = "0.1.0"
 
 from cytodask.core.config import Config
 
-__all__ = ["Config", "Pipeline", "__version__"]
+__all__ = ["Config", "Pipeline", "PipelineResults", "__version__", "open_results"]
 
 
 def __getattr__(name: str):  # lazy: `import cytodask` stays light
@@ -14,4 +14,8 @@ def __getattr__(name: str):  # lazy: `import cytodask` stays light
         from cytodask.orchestration.pipeline import Pipeline
 
         return Pipeline
+    if name in ("open_results", "PipelineResults"):
+        from cytodask.orchestration import results
+
+        return getattr(results, name)
     raise AttributeError(f"module 'cytodask' has no attribute {name!r}")
