@@ -14,7 +14,8 @@ from cytodask.demo.world.spec import GENERATOR, WorldSpec
 
 #: A signature whose CytoSig column correlates with a planted one at least this much is not null.
 NULL_MAX_CORR = 0.3
-NOT_NULL_KINDS = ("study_shift",)  # effects present in every cell type: null cell types ignore them
+#: Effects in every cell type of a group of samples (a study, an organ's normal samples): null cell types ignore them.
+EVERYWHERE_KINDS = ("study_shift", "organ_program")
 
 
 def truth(spec: WorldSpec) -> dict[str, Any]:
@@ -68,7 +69,7 @@ def null_set(d: AtlasDesign, amps: np.ndarray) -> dict[str, Any]:
     planted = sorted({e.signature for e in d.effects})
     corr = sig.corr().loc[:, planted].abs().max(axis=1) if planted else pd.Series(0.0, index=sig.columns)
     null_sigs = [c for c in sig.columns if c not in planted and corr[c] < NULL_MAX_CORR]
-    keep = [i for i, e in enumerate(d.effects) if e.kind not in NOT_NULL_KINDS]
+    keep = [i for i, e in enumerate(d.effects) if e.kind not in EVERYWHERE_KINDS]
     keep += list(range(len(d.effects), amps.shape[0]))  # producer-following genes count as planted
     touched = np.abs(amps[keep]).sum(axis=(0, 1)) > 0 if keep else np.zeros(len(d.types), bool)
     cell_col = d.columns["cell_type"]
@@ -76,8 +77,9 @@ def null_set(d: AtlasDesign, amps: np.ndarray) -> dict[str, Any]:
     null_types = [lab for lab in dict.fromkeys(labels) if not touched[(labels == lab).to_numpy()].any()]
     return {"signatures": null_sigs, "cell_types": null_types, "max_corr": NULL_MAX_CORR,
             "note": f"signatures: planted in no effect and |corr| < {NULL_MAX_CORR} of their CytoSig column with "
-                    f"every planted one; cell_types ({cell_col}): no effect planted there except study_shift "
-                    f"(present everywhere, removed by study-matched controls)"}
+                    f"every planted one; cell_types ({cell_col}): no effect planted there except those in every cell "
+                    f"type of a group of samples ({', '.join(EVERYWHERE_KINDS)}: removed by study-matched controls; "
+                    f"only in normal samples of one organ)"}
 
 
 def _composition(d: AtlasDesign, rows: np.ndarray) -> dict[str, float]:
