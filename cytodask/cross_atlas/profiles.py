@@ -1,0 +1,47 @@
+"""Cell-type mean profiles per atlas: the unit every cross-atlas comparison starts from.
+
+The input is one long table of activities with a row per atlas × sample × cell type × signature
+(``atlas, sample, common, signature, value``): pseudobulk columns of one atlas's activity stage, their
+labels mapped to the common vocabulary. A profile is the mean over samples of one (atlas, common type,
+signature); samples, not cells, are the unit (ANALYSES.md §1 rule 2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+
+LONG_COLUMNS = ["atlas", "sample", "common", "signature", "value"]
+
+
+def check_long(data: pd.DataFrame, *, columns: Sequence[str] = LONG_COLUMNS, what: str = "activities") -> None:
+    """Refuse a table without the long columns or with fewer than two atlases (the fix in the message)."""
+    if not isinstance(data, pd.DataFrame):
+        raise TypeError(f"{what} must be a pandas DataFrame with columns {list(columns)}; got {type(data).__name__}")
+    missing = [c for c in columns if c not in data.columns]
+    if missing:
+        raise ValueError(f"{what} lack column(s) {missing}; it has {list(data.columns)}. Build it with "
+                         f"cytodask.cross_atlas.long_activities(...) or name the columns {list(columns)}")
+    atlases = sorted(data["atlas"].dropna().astype(str).unique())
+    if len(atlases) < 2:
+        raise ValueError(f"cross-atlas analysis needs at least two atlases; {what} hold {atlases or 'none'}. "
+                         f"Add the result stores of the other atlases")
+
+
+def cell_type_means(data: pd.DataFrame, *, min_samples: int = 1) -> pd.DataFrame:
+    """Mean activity per atlas × common type × signature over samples: ``atlas, common, signature, mean, n``.
+
+    Unmapped labels (``common`` missing) are left out; so are cells with fewer than ``min_samples`` samples.
+    """
+    check_long(data)
+    d = data.dropna(subset=["common", "value"])
+    g = d.groupby(["atlas", "common", "signature"], sort=True, observed=True)["value"]
+    out = pd.DataFrame({"mean": g.mean(), "n": g.size()}).reset_index()
+    return out[out["n"] >= min_samples].reset_index(drop=True)
+
+
+def shared_matrix(means: pd.DataFrame, signature: str) -> pd.DataFrame:
+    """atlases × common types of ``signature``'s means, restricted to types present in every atlas."""
+    m = means[means["signature"] == signature].pivot(index="atlas", columns="common", values="mean")
+    return m.dropna(axis=1, how="any")
