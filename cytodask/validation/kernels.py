@@ -222,3 +222,11 @@ def nonzero_counts_block(x: Any, xp: ModuleType) -> Any:
     if hasattr(x, "tocsc"):
         return xp.asarray((x > 0).sum(axis=0)).ravel().astype(xp.int64)
     return (x > 0).sum(axis=0).astype(xp.int64)
+
+
+def producer_flags_block(counts: Any, positions: Any, xp: ModuleType) -> Any:
+    """Cells × signatures: the count of each signature's producer gene is > 0 (``positions < 0``: False)."""
+    present = positions >= 0
+    cols = counts[:, xp.where(present, positions, 0)]
+    cols = cols.toarray() if hasattr(cols, "toarray") else xp.asarray(cols)
+    return (xp.asarray(cols) > 0) & present[None, :]
