@@ -55,7 +55,8 @@ def schedule(
     error can point at text the user can install by hand. ``slurm`` takes the
     options of :func:`slurm_entry` (``walltime``, ``partition``, ``cpus``,
     ``mem``, ``gpus``) and is rejected for the other formats. For systemd and
-    Slurm the log directory is created now: they open the log before the job runs.
+    Slurm the log directory is created when installing (they open the log before the job runs);
+    printing alone creates nothing and says to create it.
     """
     if fmt not in FORMATS:
         raise ValueError(f"--format {fmt!r} is not one of {list(FORMATS)}")
@@ -73,8 +74,12 @@ def schedule(
     else:
         echo("\n".join(f"# ---- {fname} ----\n{text}" for fname, text in systemd_units(job).items()).rstrip("\n"))
     if fmt != "cron" and not job.log.parent.is_dir():  # the cron line makes it itself (mkdir -p)
-        job.log.parent.mkdir(parents=True, exist_ok=True)
-        note(f"created the log directory {job.log.parent}")
+        if install:  # printing alone writes nothing (issue 14.14)
+            job.log.parent.mkdir(parents=True, exist_ok=True)
+            note(f"created the log directory {job.log.parent}")
+        else:
+            note(f"the log directory {job.log.parent} does not exist yet: {fmt} opens the log before the job runs, "
+                 f"so run `mkdir -p {job.log.parent}` before installing this entry by hand (--install does it)")
     for k in job.env:
         note(f"pinned {k}={job.env[k]} (the spec reads ${{{k}}}; the scheduler does not see this shell's environment)")
     if install:

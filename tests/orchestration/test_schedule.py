@@ -385,12 +385,14 @@ def test_cli_prints_each_format(spec: Path, tmp_path: Path, capsys):
     printed = capsys.readouterr()
     assert "# ---- cytodask-rebuild-tiny.service ----\n" in printed.out
     assert "# ---- cytodask-rebuild-tiny.timer ----\n" in printed.out and "OnCalendar=*-*-* 02:30:00" in printed.out
-    assert (out / "logs").is_dir() and "created the log directory" in printed.err
+    # issue 14.14: printing creates nothing (it says to create the log directory before installing by hand)
+    assert not out.exists() and f"run `mkdir -p {out / 'logs'}` before installing" in printed.err
     assert main(["schedule", str(spec), "--at", "02:30", "--output", str(out), "--format", "slurm",
                  "--gpus", "1", "--walltime", "02:00:00"]) == 0
     printed = capsys.readouterr().out.splitlines()
     assert "#SCRON --gres=gpu:1" in printed and "#SCRON --time=02:00:00" in printed
     check_cron_fields(printed[-1])
+    assert not out.exists()
 
 
 def test_cli_install_systemd(spec: Path, tmp_path: Path, capsys):
