@@ -44,6 +44,13 @@ def _values(v: Values) -> tuple[str, ...] | None:
     return out
 
 
+def _experiment_name(organism: str) -> str:
+    """``"Homo sapiens"`` → ``homo_sapiens`` (the experiment's name in ``census_data``)."""
+    if not isinstance(organism, str) or not organism.strip():
+        raise ValueError(f"organism={organism!r}: give a species name, e.g. 'Homo sapiens' or 'Mus musculus'")
+    return re.sub(r"[ ]+", "_", organism.strip()).lower()
+
+
 def _clause(column: str, values: tuple[str, ...]) -> str:
     """``column == 'v'`` or ``column in ['a', 'b']``; values are quoted as Python literals (``repr``)."""
     if len(values) == 1:
@@ -119,7 +126,7 @@ class CellxgeneCensusSource(DataSource):
     def __init__(self, census_version: str = "stable", *, uri: str | os.PathLike[str] | None = None,
                  organism: str = "Homo sapiens") -> None:
         self.census_version, self.uri, self.organism = census_version, None if uri is None else str(uri), organism
-        self._exp_name = re.sub(r"[ ]+", "_", organism.strip()).lower()
+        self._exp_name = _experiment_name(organism)
         self._q, self._census, self._build = CensusQuery(), None, None
         self._resolved: dict[str, Any] | None = None
         self._obs: pd.DataFrame | None = None
@@ -150,11 +157,15 @@ class CellxgeneCensusSource(DataSource):
     def query(self, *, tissue: Values = None, cell_type: Values = None, disease: Values = None,
               obs_value_filter: str | None = None, genes: Sequence[str] | str | None = None,
               max_cells: int | None = None, seed: int = 0, is_primary_data: bool | None = True,
-              obs_columns: Sequence[str] | None = None, layer: str = "raw") -> CellxgeneCensusSource:
+              obs_columns: Sequence[str] | None = None, layer: str = "raw",
+              organism: str | None = None) -> CellxgeneCensusSource:
         """A new source over the cells matching the query (resolved now, so bad queries fail here).
 
         Parameters
         ----------
+        organism
+            ``"Homo sapiens"``, ``"Mus musculus"`` (as in ``cellxgene_census.get_anndata``); default: the
+            constructor's.
         tissue, cell_type, disease
             Value or list of values; ``tissue`` matches ``tissue_general`` (see :meth:`CensusQuery.value_filter`).
         obs_value_filter
@@ -175,6 +186,9 @@ class CellxgeneCensusSource(DataSource):
         if max_cells is not None and (int(max_cells) != max_cells or max_cells < 1):
             raise ValueError(f"max_cells={max_cells!r}: must be a positive integer or None")
         new = copy.copy(self)
+        if organism is not None:
+            new.organism, new._exp_name = organism, _experiment_name(organism)
+            new._experiment()  # an unknown organism fails here, naming the available ones
         new._q = CensusQuery(
             tissue=_values(tissue), cell_type=_values(cell_type), disease=_values(disease),
             obs_value_filter=obs_value_filter or None, genes=_values(genes),
