@@ -16,6 +16,8 @@
   ``genes``, ``max_cells``, ``seed``, ``is_primary_data``, ``layer``,
   ``obs_columns``. Repeat a key for several values (cell type names may
   contain commas, so commas never split).
+- ``synthetic:<atlas>[?size=unit&cells=N&seed=S&dir=DIR]``: an atlas of the
+  synthetic world (:mod:`cytodask.demo.world.source`), generated on first use.
 
 HDF5 files with an unexpected suffix are recognised by their content.
 """
@@ -41,7 +43,7 @@ _CENSUS_KEYS = {"uri", "organism", "tissue", "cell_type", "disease", "obs_value_
 
 def is_local_path(spec: str) -> bool:
     """True when ``spec`` names a local file or directory (not a URL or ``census:`` query)."""
-    return not (spec.startswith("census:") or "://" in spec)
+    return not (spec.startswith(("census:", "synthetic:")) or "://" in spec)
 
 
 def open_source(spec: str | os.PathLike[str], *, layer: str | None = None,
@@ -57,6 +59,12 @@ def open_source(spec: str | os.PathLike[str], *, layer: str | None = None,
         ``layer`` given for a source without layers.
     """
     text = os.fspath(spec)
+    if text.startswith("synthetic:"):
+        if layer is not None:
+            raise ValueError(f"{text}: synthetic atlases have their counts in X; drop layer={layer!r}")
+        from cytodask.demo.world.source import open_synthetic
+
+        return open_synthetic(text)
     if text.startswith("census:"):
         if layer is not None:
             raise ValueError(f"{text}: for Census sources give the X layer in the query (…&layer=raw), not --layer")

@@ -158,5 +158,9 @@ def load_spec(path: str | os.PathLike[str], *, overrides: dict[str, Any] | None 
     if isinstance(source.get("path"), str) and is_local_path(source["path"]):
         p = Path(source["path"]).expanduser()
         source["path"] = str(p if p.is_absolute() else (path.parent / p).resolve())
+    elif isinstance(source.get("path"), str) and source["path"].startswith("synthetic:"):
+        from cytodask.demo.world.source import resolve_synthetic  # its dir= is relative to the spec too
+
+        source["path"] = resolve_synthetic(source["path"], path.parent)
     return Spec(path=path.resolve(), name=str(atlas.get("name", path.stem)), config=config,
                 source=source, stages=stages, raw=doc)
