@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The GPU check of issue 15, in one command (README, "GPU check"):
+#   benchmarks/gpu_check.sh            on a machine with one H100/H200 and the carried wheels
+#   benchmarks/gpu_check.sh --dry-run  anywhere: the Python parts on NumPy at toy sizes
+# 1. without a CUDA device: writes $OUT/gpu_check.json with status "no_gpu" and exits 2 (nothing measured);
+# 2. installs .device-wheels/*.whl when present (dask, distributed, dask-cuda, zarr, anndata, hypothesis, ...);
+# 3. pytest -m gpu over the test files that hold GPU tests ($OUT/gpu_pytest.xml, .txt);
+# 4. python -m benchmarks.gpu_check: GEMM rate, SecAct-shaped analytic activity on 1M cells, the
+#    permutation test against its FLOP floor, pseudobulk of 1M cells, Wilcoxon 1,170 x 100k
+#    -> $OUT/gpu_check.json. Everything within GPU_CHECK_SECONDS (default 480 = 8 minutes).
+# Exit code: 0 all passed and measured, 1 a test failed or a workload did not run, 2 no GPU, 3 setup failed.
+set -uo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$here" || exit 3
+OUT=${OUT:-$here/benchmarks/out}
+mkdir -p "$OUT" || exit 3
+PY=${PYTHON:-python3}
+export PYTHONPATH="$here${PYTHONPATH:+:$PYTHONPATH}"
+total=${GPU_CHECK_SECONDS:-480}
+start=$SECONDS
+
+if [ "${1:-}" = "--dry-run" ]; then
+  exec "$PY" -m benchmarks.gpu_check --dry-run --out "$OUT/gpu_check.json"
+fi
+if ! "$PY" -c "import cupy, sys; sys.exit(0 if cupy.cuda.runtime.getDeviceCount() > 0 else 1)" 2> /dev/null; then
+  echo "gpu_check: CuPy sees no CUDA device (or is not installed): nothing measured. Run this on a GPU machine;" \
+       "'benchmarks/gpu_check.sh --dry-run' checks the script anywhere." >&2
+  "$PY" -m benchmarks.gpu_check --no-gpu --out "$OUT/gpu_check.json"  # standard library only
+  exit 2
+fi
+if compgen -G ".device-wheels/*.whl" > /dev/null; then  # only on the GPU machine: py3.12 wheels for it alone
+  "$PY" -m pip install -q --no-index --no-deps .device-wheels/*.whl || { echo "gpu_check: installing .device-wheels failed" >&2; exit 3; }
+fi
+"$PY" -c "import dask, distributed, zarr, anndata" || { echo "gpu_check: dask/zarr/anndata missing: carry .device-wheels (README, GPU check)" >&2; exit 3; }
+
+mapfile -t gpu_tests < <(grep -rlE "requires_gpu|mark\.gpu" tests --include='test_*.py' | sort)
+timeout $(( total / 2 )) "$PY" -m pytest -m gpu -q -p no:cacheprovider -o addopts="" --continue-on-collection-errors \
+  --junitxml="$OUT/gpu_pytest.xml" "${gpu_tests[@]}" > "$OUT/gpu_pytest.txt" 2>&1
+test_rc=$?
+tail -n 40 "$OUT/gpu_pytest.txt"
+
+left=$(( total - (SECONDS - start) - 15 ))
+[ "$left" -lt 60 ] && left=60
+timeout "$left" "$PY" -m benchmarks.gpu_check --out "$OUT/gpu_check.json" --budget $(( left - 10 )) \
+  --pytest-rc "$test_rc" --pytest-xml "$OUT/gpu_pytest.xml"
+bench_rc=$?
+echo "gpu_check: pytest -m gpu exit $test_rc, benchmarks exit $bench_rc, $(( SECONDS - start )) s; figures: $OUT/gpu_check.json"
+[ "$test_rc" -eq 0 ] && [ "$bench_rc" -eq 0 ] && exit 0
+exit 1

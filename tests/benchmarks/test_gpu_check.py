@@ -1,0 +1,78 @@
+"""benchmarks/gpu_check.sh without a GPU: its Python parts on NumPy (--dry-run), the JSON, and a clean refusal."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks import gpu_check
+from cytodask.core.backend import gpu_available
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "benchmarks" / "gpu_check.sh"
+
+
+def _run(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], dict]:
+    env = {**os.environ, "OUT": str(tmp_path), "PYTHON": sys.executable}
+    res = subprocess.run(["bash", str(SCRIPT), *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    return res, json.loads((tmp_path / "gpu_check.json").read_text())
+
+
+def test_script_is_valid_bash():
+    assert subprocess.run(["bash", "-n", str(SCRIPT)]).returncode == 0
+
+
+def test_dry_run_writes_every_figure(tmp_path: Path):
+    res, report = _run(tmp_path, "--dry-run")
+    assert res.returncode == 0, res.stderr
+    assert report["schema"] == gpu_check.SCHEMA and report["status"] == "dry_run" and report["backend"] == "numpy"
+    assert report["errors"] == {} and report["skipped"] == {}
+    for name in gpu_check.WORKLOADS:
+        assert report[name]["seconds"] > 0, name
+    assert report["gemm"]["tflops"] > 0
+    perm = report["activity_permutation"]
+    assert perm["time_over_floor"] == pytest.approx(perm["seconds"] / perm["floor_seconds_at_gemm_rate"])
+    assert perm["flops_sparse"] == 2.0 * perm["nnz"] * report["sizes"]["k"] * perm["n_rand"]
+    assert report["activity_analytic"]["cells"] == report["sizes"]["cells"]
+    # the same code path on both sides of each check: NumPy against NumPy agrees exactly
+    assert report["activity_analytic"]["max_abs_z_diff_vs_numpy"] == 0.0
+    assert report["pseudobulk"]["max_abs_diff_block0_vs_numpy"] == 0.0
+    assert report["wilcoxon"]["max_rel_p_diff_vs_numpy_8_rows"] == 0.0
+
+
+@pytest.mark.skipif(gpu_available(), reason="this machine has a GPU: the script would measure")
+def test_refuses_cleanly_without_gpu(tmp_path: Path):
+    res, report = _run(tmp_path)
+    assert res.returncode == 2
+    assert "CuPy sees no CUDA device" in res.stderr and "Traceback" not in res.stderr
+    assert report["status"] == "no_gpu" and report["schema"] == gpu_check.SCHEMA
+    assert not (tmp_path / "gpu_pytest.xml").exists()  # nothing ran
+
+
+def test_workload_failure_is_recorded_and_others_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from benchmarks import gpu_workloads
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(gpu_workloads, "pseudobulk", broken)
+    out = tmp_path / "r.json"
+    assert gpu_check.main(["--dry-run", "--out", str(out)]) == 1
+    report = json.loads(out.read_text())
+    assert "RuntimeError: boom" in report["errors"]["pseudobulk"] and "wilcoxon" in report
+
+
+def test_pytest_summary(tmp_path: Path):
+    xml = tmp_path / "j.xml"
+    xml.write_text('<testsuites><testsuite tests="3" failures="1" errors="0" skipped="1">'
+                   '<testcase classname="tests.a" name="t1"/><testcase classname="tests.a" name="t2">'
+                   '<failure message="x"/></testcase><testcase classname="tests.a" name="t3"><skipped/></testcase>'
+                   '</testsuite></testsuites>')
+    s = gpu_check.pytest_summary(1, str(xml))
+    assert s == {"rc": 1, "tests": 3, "failures": 1, "errors": 0, "skipped": 1, "failed_tests": ["tests.a::t2"]}
+    assert gpu_check.pytest_summary(None, str(tmp_path / "none.xml")) == {"rc": None}
