@@ -99,3 +99,30 @@ def run_demo(*, output: Path, n_cells: int = 50_000, n_genes: int = 20_000, spec
               f"disease vs healthy: Δz = {r.activity_diff:.1f}, q = {r.qvalue:.1e}")
     sys.stdout.flush()
     return 0 if ok else 1
+
+
+def run_world(atlas: str, *, output: Path, n_cells: int | None = None, n_genes: int | None = None,
+              size: str | None = None, seed: int = 0, quiet: bool = False, progress_factory: Any = None,
+              batch_size: int = 10_000) -> int:
+    """``cytodask demo --atlas``: write a synthetic-world atlas, its sample tables and truth to ``output``."""
+    import math
+    import time
+
+    from cytodask.demo.world import world_spec, write_world
+
+    spec = world_spec(atlas, size, n_cells=n_cells, n_genes=n_genes, seed=seed)
+    progress = progress_factory(not quiet) if progress_factory else None
+    t0 = time.perf_counter()
+    if progress is not None:
+        stage = f"synthetic {atlas}"
+        with progress:
+            progress({"event": "stage_started", "stage": stage, "skipped": 0,
+                      "n_blocks": math.ceil(spec.n_cells / batch_size)})
+            paths = write_world(spec, output, batch_size=batch_size, echo=print,
+                                progress=lambda done, total: progress({"event": "block_done", "stage": stage}))
+    else:
+        paths = write_world(spec, output, batch_size=batch_size, echo=print)
+    tables = ", ".join(p.name for p in paths.tables.values())
+    print(f"{atlas}: {paths.h5ad} ({spec.n_cells} cells x {spec.n_genes} genes), tables: {tables}, "
+          f"truth: {paths.truth.name}, {paths.truth_cells.name} ({time.perf_counter() - t0:.1f} s)")
+    return 0

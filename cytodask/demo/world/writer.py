@@ -24,7 +24,7 @@ from cytodask.demo.world.cells import hidden_frame, iter_blocks, obs_frame
 from cytodask.demo.world.genes import var_frame
 from cytodask.demo.world.model import world_model
 from cytodask.demo.world.spec import GENERATOR, WorldSpec
-from cytodask.demo.world.tables import sample_tables
+from cytodask.demo.world.tables import TABLES, sample_tables
 from cytodask.demo.world.truth import truth
 
 
@@ -43,7 +43,7 @@ def world_paths(spec: WorldSpec, out_dir: str | os.PathLike[str]) -> WorldPaths:
     """The paths :func:`write_world` writes for ``spec`` in ``out_dir``."""
     out = Path(out_dir)
     return WorldPaths(h5ad=out / f"{spec.atlas}.h5ad",
-                      tables={name: out / f"{name}.csv" for name in world_model(spec).design.tables},
+                      tables={name: out / f"{name}.csv" for name in TABLES[spec.atlas]},
                       truth=out / "truth.json", truth_cells=out / "truth_cells.csv", stamp=out / "world.json")
 
 
