@@ -188,10 +188,16 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    if args.atlas is not None:
+        from cytodask.demo.run import run_world
+
+        return run_world(args.atlas, output=Path(args.output or f"demo-output/synthetic/{args.atlas}"),
+                         n_cells=args.cells, n_genes=args.genes, size=args.size, seed=args.seed, quiet=args.quiet,
+                         progress_factory=_Progress)
     from cytodask.demo.run import run_demo
 
-    return run_demo(output=Path(args.output), n_cells=args.cells, n_genes=args.genes, spec=args.spec,
-                    quiet=args.quiet, progress_factory=_Progress)
+    return run_demo(output=Path(args.output or "demo-output"), n_cells=args.cells or 50_000,
+                    n_genes=args.genes or 20_000, spec=args.spec, quiet=args.quiet, progress_factory=_Progress)
 
 
 def _cmd_schedule(args: argparse.Namespace) -> int:
@@ -283,9 +289,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_cmd_status)
 
     d = sub.add_parser("demo", help="build the embedded demo atlas and run graphs/demo.toml on it")
-    d.add_argument("--output", default="demo-output", help="directory for the atlas and results")
-    d.add_argument("--cells", type=int, default=50_000, help="cells in the demo atlas (default 50000)")
-    d.add_argument("--genes", type=int, default=20_000, help="genes in the demo atlas (default 20000)")
+    d.add_argument("--atlas", choices=("cima", "inflammation", "scatlas"), default=None,
+                   help="write this synthetic-world atlas (h5ad, sample tables, truth.json) instead of the demo run")
+    d.add_argument("--output", default=None, help="directory for the atlas and results (default demo-output; "
+                   "with --atlas: demo-output/synthetic/ATLAS)")
+    d.add_argument("--cells", type=int, default=None, help="cells (default 50000; with --atlas: its --size)")
+    d.add_argument("--genes", type=int, default=None, help="genes (default 20000; with --atlas: its --size)")
+    d.add_argument("--size", choices=("unit", "ci", "bench"), default=None,
+                   help="with --atlas: a named size (unit <= 20k cells, ci <= 100k, bench 1M; default unit)")
+    d.add_argument("--seed", type=int, default=0, help="with --atlas: the seed (default 0)")
     d.add_argument("--spec", default=None, help="rebuild spec (default: graphs/demo.toml of this checkout)")
     d.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     d.set_defaults(func=_cmd_demo)
