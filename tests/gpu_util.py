@@ -28,3 +28,22 @@ def device_numpy(*missing: str):
 
     mod.__getattr__ = __getattr__  # type: ignore[attr-defined]
     return mod
+
+
+STORE_DTYPES = ["int32", "float32"]  # count stores as 10x/demo write them (int32), and float32: both reach the GPU
+
+
+def counts_store(folder, adata, dtype: str, batch_size: int = 500):
+    """``adata`` with X in ``dtype``, converted to an atlas store under ``folder`` (cached by dtype and blocks)."""
+    from pathlib import Path
+
+    from cytodask.ingest import LocalH5ADSource, convert
+
+    folder = Path(folder)
+    store = folder / f"{dtype}-{batch_size}.zarr"
+    if not store.exists():
+        a = adata.copy()
+        a.X = a.X.astype(dtype)
+        a.write_h5ad(folder / f"{dtype}.h5ad")
+        convert(LocalH5ADSource(folder / f"{dtype}.h5ad"), store, batch_size=batch_size, fsync=False)
+    return store

@@ -11,6 +11,7 @@ from __future__ import annotations
 import anndata as ad
 import dask
 import numpy as np
+import pytest
 import scipy.sparse as sp
 
 from cytodask.aggregation import bootstrap_pseudobulk, normalized_cells, pseudobulk
@@ -22,7 +23,7 @@ from cytodask.aggregation.kernels import (
     weighted_group_sums,
 )
 from cytodask.ingest import open_atlas
-from tests.gpu_util import requires_gpu
+from tests.gpu_util import STORE_DTYPES, counts_store, requires_gpu
 
 pytestmark = requires_gpu
 
@@ -91,10 +92,11 @@ def test_normalize_and_weighted_sums_cupy_equal_numpy():
     np.testing.assert_array_equal(cp.asnumpy(weighted_group_sums(cpsp.csr_matrix(x), cp.asarray(codes), w, 6, cp)), ref)
 
 
-def test_functions_on_cupy_blocks_equal_numpy_blocks(atlas_store, levels_adata: ad.AnnData):
+@pytest.mark.parametrize("dtype", STORE_DTYPES)
+def test_functions_on_cupy_blocks_equal_numpy_blocks(tmp_path, counts_adata, dtype: str):
     import cupy as cp
 
-    atlas = open_atlas(atlas_store(500))
+    atlas = open_atlas(counts_store(tmp_path, counts_adata, dtype, 500))
     obs = atlas.obs.assign(donor=atlas.obs["sample"])
     gpu = ad.AnnData(X=atlas.to_dask("cupy"), obs=obs, var=atlas.var)
     cpu = ad.AnnData(X=atlas.to_dask("numpy"), obs=obs, var=atlas.var)
@@ -111,6 +113,10 @@ def test_functions_on_cupy_blocks_equal_numpy_blocks(atlas_store, levels_adata: 
         np.testing.assert_array_equal(cp.asnumpy(bg.counts.compute()), bc.counts.compute())
         lo, hi = dask.compute(*bg.interval(0.9))
         assert isinstance(lo, cp.ndarray) and bool((lo <= hi).all())
+        lo_c, hi_c = dask.compute(*bc.interval(0.9))  # CuPy has no nanquantile: the fallback gives NumPy's values
+        np.testing.assert_allclose(cp.asnumpy(lo), lo_c, rtol=1e-12, equal_nan=True)
+        np.testing.assert_allclose(cp.asnumpy(hi), hi_c, rtol=1e-12, equal_nan=True)
+        assert np.isfinite(cp.asnumpy(lo)).sum() == np.isfinite(lo_c).sum()
     y = normalized_cells(atlas.to_dask("cupy")).blocks[0].compute()
     ref = normalized_cells(atlas.to_dask("numpy")).blocks[0].compute()
     np.testing.assert_allclose(cp.asnumpy(y.toarray()), ref.toarray(), rtol=1e-12)

@@ -8,23 +8,25 @@ import numpy as np
 import pytest
 
 from cytodask.aggregation.kernels import group_sums, normalize_sums
-from cytodask.ingest import LocalH5ADSource, convert, open_atlas
-from tests.gpu_util import requires_gpu
+from cytodask.ingest import open_atlas
+from tests.gpu_util import STORE_DTYPES, counts_store, requires_gpu
 
 pytestmark = requires_gpu
 
 
-def test_atlas_cupy_blocks_equal_scipy_blocks(tmp_path: Path, counts_h5ad: Path):
+@pytest.mark.parametrize("dtype", STORE_DTYPES)
+def test_atlas_cupy_blocks_equal_scipy_blocks(tmp_path: Path, counts_adata, dtype: str):
+    """int32 stores (10x, demo) reach the GPU as float32 (cupyx holds no integers), float32 as is."""
     import cupy as cp
     import cupyx.scipy.sparse as cpsp
 
-    convert(LocalH5ADSource(counts_h5ad), tmp_path / "a.zarr", batch_size=512)
-    atlas = open_atlas(tmp_path / "a.zarr")
+    atlas = open_atlas(counts_store(tmp_path, counts_adata, dtype, 512))
+    assert atlas.dtype == np.dtype(dtype)
     gpu = atlas.to_dask("cupy")
-    assert isinstance(gpu._meta, cpsp.csr_matrix)
+    assert isinstance(gpu._meta, cpsp.csr_matrix) and gpu._meta.dtype == np.float32 and gpu.dtype == np.float32
     for b in range(atlas.n_blocks):
         got = gpu.blocks[b].compute()
-        assert isinstance(got, cpsp.csr_matrix)
+        assert isinstance(got, cpsp.csr_matrix) and got.dtype == np.float32
         np.testing.assert_array_equal(cp.asnumpy(got.toarray()), atlas.read_block(b).toarray())
 
 
