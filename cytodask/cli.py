@@ -209,6 +209,30 @@ def _cmd_schedule(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_search(args: argparse.Namespace) -> int:
+    import json
+    import os
+
+    from cytodask.search import build_index, search
+    from cytodask.search.rank import check_query
+
+    check_query(args.query)  # before any index is read or built
+    where = args.index or os.environ.get("CYTODASK_SEARCH_INDEX")
+    if where is None:
+        print("cytodask search: no --index (or CYTODASK_SEARCH_INDEX): searching the package data only",
+              file=sys.stderr)
+    table = search(where if where else build_index(), args.query, types=args.type, limit=args.limit)
+    if args.json:
+        print(json.dumps(table.to_dict(orient="records"), allow_nan=False, ensure_ascii=False))
+    for row in [] if args.json else table.itertuples():
+        how = row.matched_on if row.matched == row.name else f"{row.matched_on}: {row.matched}"
+        parents = f"  (in {' > '.join(row.parents)})" if row.parents else ""
+        print(f"{row.score:7.2f}  {row.type:<11}  {row.name}  [{how}]{parents}")
+    if table.empty and not args.json:
+        print(f"no match for {args.query!r}", file=sys.stderr)
+    return 0 if len(table) else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cytodask", description="CytoAtlas pipeline on Dask and GPUs.")
     p.add_argument("--traceback", action="store_true", help="show the full traceback on errors")
@@ -319,6 +343,20 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--mem", default=None, help="slurm: memory, e.g. 64G")
     sc.add_argument("--gpus", type=int, default=None, help="slurm: GPUs (--gres=gpu:N)")
     sc.set_defaults(func=_cmd_schedule)
+
+    se = sub.add_parser("search", help="search signatures, genes, cell types, diseases, organs, cancer types",
+                        description="Ranked search of a search index (exact 100, alias 90, prefix 80+, contains "
+                                    "60+, fuzzy within 2 edits ≤ 40, type boosts). Exit status 1: no match.")
+    se.add_argument("query", help="a name, alias or part of one (e.g. IFNG, TNFA, 'CD8 T', lupus)")
+    se.add_argument("--type", action="append", default=None, metavar="T",
+                    help="only this type (repeatable): cytosig, secact, signature, gene, cell_type, disease, "
+                         "organ, cancer_type")
+    se.add_argument("--index", default=None, metavar="DIR",
+                    help="a search_index stage folder (RESULTS/stages/NAME) or a saved index "
+                         "(default: $CYTODASK_SEARCH_INDEX, else the package data only)")
+    se.add_argument("--limit", type=int, default=20, help="most results (default 20)")
+    se.add_argument("--json", action="store_true", help="print the results as JSON")
+    se.set_defaults(func=_cmd_search)
     return p
 
 

@@ -11,7 +11,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from cytodask.core.stats.fdr import fdr_bh
-from cytodask.core.vocabulary import signature_gene
+from cytodask.core.vocabulary import common_cell_types, signature_gene
 
 WHOLE_SAMPLE = "(whole sample)"  #: the stratum label of whole-sample rows
 
@@ -45,11 +45,18 @@ def activity_frame(activity: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
     return z, obs.set_axis(z.index)
 
 
+def symbols(var: pd.DataFrame) -> pd.Index:
+    """Gene symbols of ``var``: Ensembl IDs replaced from a symbol column (``activity.resolve_symbols``)."""
+    from cytodask.activity import resolve_symbols
+
+    return resolve_symbols(var.index.astype(str), var)
+
+
 def counts_frame(expression: Any) -> pd.DataFrame:
-    """Pseudobulk counts (groups × genes) of an expression AnnData: its ``counts`` layer, else ``X``."""
+    """Pseudobulk counts (groups × gene symbols) of an expression AnnData: its ``counts`` layer, else ``X``."""
     expression = _check_anndata(expression, "expression")
     x = expression.layers["counts"] if "counts" in expression.layers else expression.X
-    return pd.DataFrame(dense(x), index=expression.obs_names.astype(str), columns=expression.var_names.astype(str))
+    return pd.DataFrame(dense(x), index=expression.obs_names.astype(str), columns=symbols(expression.var))
 
 
 def align(activity: Any, expression: Any, columns: Sequence[str]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -94,14 +101,16 @@ def producers(signatures: Sequence[str], genes: Sequence[str]) -> pd.DataFrame:
 def map_types(labels: Sequence[str], cell_type_map: Mapping[str, str] | None, atlas: str | None) -> dict[str, str]:
     """Atlas label → common cell type (:func:`cytodask.core.vocabulary.mapping.map_cell_types`).
 
-    ``cell_type_map`` (label → common type) is tried first, then the atlas' shipped crosswalk
-    (``atlas``; ``None`` tries all), token rules and fuzzy matching. Unmapped labels are left out
-    (the biological check lists them).
+    ``cell_type_map`` (label → common type; ``None``/``""``: not a cell type) is tried first, then
+    the atlas' shipped crosswalk (``atlas``; ``None`` tries all), token rules and fuzzy matching.
+    Unmapped labels are left out (the biological check lists them).
     """
     from cytodask.core.vocabulary.mapping import map_cell_types
 
-    table = map_cell_types(sorted(set(map(str, labels))), atlas=atlas, extra=dict(cell_type_map or {}) or None)
-    return {str(r.label): str(r.common) for r in table.itertuples() if isinstance(r.common, str) and r.common}
+    extra = {str(k): (str(v) if isinstance(v, str) else "") for k, v in (cell_type_map or {}).items()}
+    table = map_cell_types(sorted(set(map(str, labels))), atlas=atlas, extra=extra or None)
+    known = set(common_cell_types().index)
+    return {str(r.label): str(r.common) for r in table.itertuples() if isinstance(r.common, str) and r.common in known}
 
 
 def finish(table: pd.DataFrame, columns: Sequence[str], family: str) -> pd.DataFrame:

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from cytodask.validation import graph as G
-from cytodask.validation.api.inputs import activity_frame, finish, producers
+from cytodask.validation.api.inputs import activity_frame, finish, producers, symbols
 from cytodask.validation.kernels import correlation_rows, lins_ccc_rows, mann_whitney_rows
 
 PB_SC_COLUMNS = ["signature", "n", "pearson_mean", "spearman_mean", "ccc_mean", "pearson_median",
@@ -97,7 +97,7 @@ def _counts(cells: Any, layer: str | None, rows: tuple[int, ...]) -> tuple[da.Ar
     if src.x.shape[0] != sum(rows):
         raise ValueError(f"single-cell activity has {sum(rows)} cells but the cells' counts have {src.x.shape[0]}; "
                          f"give the counts the single-cell activity was computed from")
-    return src.x, pd.Index(src.var.index.astype(str))
+    return src.x, symbols(src.var)
 
 
 def single_cell_auc(single_cell: Any, cells: Any, *, cell_type_col: str, layer: str | None = None,
@@ -161,4 +161,4 @@ def detected_fraction(cells: Any, *, layer: str | None = None, compute: Compute 
 
     src = as_blocks(cells, layer=layer)
     (nz,) = compute(G.nonzero_cells(src.x))
-    return pd.Series(np.asarray(nz, dtype=np.float64) / max(src.x.shape[0], 1), index=src.var.index.astype(str))
+    return pd.Series(np.asarray(nz, dtype=np.float64) / max(src.x.shape[0], 1), index=symbols(src.var))

@@ -11,7 +11,7 @@ import dask
 import numpy as np
 import pandas as pd
 
-from cytodask.validation.api.inputs import counts_frame
+from cytodask.validation.api.inputs import counts_frame, symbols
 from cytodask.validation.kernels import correlation_rows
 
 STABILITY_COLUMNS = ["signature", "n_groups", "n_boot", "bootstrap_rho_mean", "bootstrap_rho_min",
@@ -82,7 +82,7 @@ def stability(*, signature: Any, cells: Any = None, expression: Any = None, by: 
         reps = bootstrap_pseudobulk(cells, list(by), n_boot=n_boot, seed=seed, resample="cell", min_cells=min_cells,
                                     layer=layer, batch_size=batch_size)
         (counts,) = compute(reps.counts)
-        genes = pd.Index(reps.var.index.astype(str))
+        genes = symbols(reps.var)
         z = np.stack([_activity(np.asarray(counts[b]), genes, reps.obs.index, sig).reindex(columns=names).to_numpy()
                       for b in range(n_boot)])
         summary = replicate_summary(z)

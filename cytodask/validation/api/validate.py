@@ -11,7 +11,7 @@ import pandas as pd
 
 from cytodask.validation.api.biology import biological
 from cytodask.validation.api.coverage import gene_coverage
-from cytodask.validation.api.inputs import activity_frame
+from cytodask.validation.api.inputs import activity_frame, symbols
 from cytodask.validation.api.quality import quality_score
 from cytodask.validation.api.sample import cell_type_level, sample_level
 from cytodask.validation.api.single_cell import detected_fraction, pseudobulk_vs_single_cell, single_cell_auc
@@ -124,7 +124,7 @@ def validate(activity: Any, expression: Any, *, sample_col: str, cell_type_col: 
                                           table=expectations, top_k=top_k, min_samples=min_samples)
     if "coverage" in run:
         detected = detected_fraction(cells, layer=layer, compute=compute) if cells is not None else None
-        tables["coverage"] = gene_coverage(signature, expression.var_names, detected=detected)
+        tables["coverage"] = gene_coverage(signature, symbols(expression.var), detected=detected)
     if "stability" in run:
         by = [c for c in (cell_type_col, sample_col) if c]
         tables["stability"] = stability(signature=signature, cells=cells, expression=expression, by=by,
