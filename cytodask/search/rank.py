@@ -12,8 +12,8 @@ contains the query          60 + 5 × len(query) / len(key)                     
 within 2 edits (OSA)        40 (1 edit), 30 (2 edits); rapidfuzz, queries ≥ 3      ``fuzzy``
 ==========================  =====================================================  ===============
 
-plus a type boost (``TYPE_BOOST``: CytoSig +4, SecAct +3, cell type +2, others +1) that never lifts a
-match over the next tier. An entity takes its best key. Ties sort by type (``TYPES`` order), then name:
+(rounded to 3 decimals) plus a type boost (``TYPE_BOOST``: CytoSig +4, SecAct +3, cell type +2,
+others +1) that never lifts a match over the next tier. An entity takes its best key. Ties sort by type (``TYPES`` order), then name:
 the order is deterministic. Exact and alias hits are one dict lookup, prefixes one ``bisect`` range of
 the sorted keys, "contains" a ``str.find`` scan of the joined keys (at most ``CAP`` hits, in key order),
 and the fuzzy match runs over the keys within 2 characters of the query's length whose character
