@@ -13,13 +13,15 @@ within 2 edits (OSA)        40 (1 edit), 30 (2 edits); rapidfuzz, queries ≥ 3 
 ==========================  =====================================================  ===============
 
 (rounded to 3 decimals) plus a type boost (``TYPE_BOOST``: CytoSig +4, SecAct +3, cell type +2,
-others +1) that never lifts a match over the next tier. An entity takes its best key. Ties sort by type (``TYPES`` order), then name:
-the order is deterministic. Exact and alias hits are one dict lookup, prefixes one ``bisect`` range of
-the sorted keys, "contains" a ``str.find`` scan of the joined keys (at most ``CAP`` hits, in key order),
-and the fuzzy match runs over the keys within 2 characters of the query's length whose character
-histogram could be 2 edits away (:mod:`~cytodask.search.index`), and only while
-fewer than ``limit`` entities have scored 60 or more. A lower tier is skipped as soon as ``limit``
-entities of a higher one are found, since it could not enter the result.
+others +1) that never lifts a match over the next tier. An entity takes its best key. Ties sort by
+type (``TYPES`` order), then name: the order is deterministic.
+
+Exact and alias hits are one dict lookup, prefixes one ``bisect`` range of the sorted keys (shortest
+first, stopping once no longer key can enter the result), "contains" a ``str.find`` scan of the joined
+keys (at most ``CAP`` hits, in key order), and the fuzzy match runs over the keys within 2 characters
+of the query's length whose character histogram could be 2 edits away (:mod:`~cytodask.search.index`).
+A lower tier is skipped as soon as ``limit`` entities of a higher one are found, since it could not
+enter the result.
 """
 
 from __future__ import annotations
