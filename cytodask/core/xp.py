@@ -21,6 +21,9 @@ import numpy as np
 import scipy.special
 
 
+CUPY_SPARSE_KINDS = "?fdFD"  # dtype chars cupyx.scipy.sparse matrices hold (CuPy 13, 14): no integers
+
+
 def array_module(x: Any) -> ModuleType:
     """The array module of ``x``: ``cupy`` for CuPy arrays (dense or sparse), else ``numpy``.
 
@@ -59,10 +62,17 @@ def to_numpy(x: Any) -> Any:
 
 
 def to_device(x: Any, xp: ModuleType) -> Any:
-    """Move a host array (dense or SciPy sparse) to ``xp``'s device; no-op for NumPy."""
+    """Move a host array (dense or SciPy sparse) to ``xp``'s device; no-op for NumPy.
+
+    cupyx's sparse matrices hold only bool, float and complex values (CuPy 13 and 14), so a
+    sparse matrix of integers (a count store's rows) is cast to float64 on the host first:
+    exact for every int32 and for int64 below 2**53.
+    """
     if xp is np:
         return to_numpy(x)
     if is_sparse(x):
+        if type(x).__module__.startswith("scipy") and x.dtype.char not in CUPY_SPARSE_KINDS:
+            x = x.astype(np.float64)
         return sparse_module(xp).csr_matrix(x)
     return xp.asarray(x)
 

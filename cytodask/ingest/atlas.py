@@ -33,6 +33,7 @@ from dask.highlevelgraph import HighLevelGraph
 
 from cytodask.core.anndata_zarr import layers_group, write_frame_parts
 from cytodask.core.backend import Backend, resolve_backend
+from cytodask.core.xp import CUPY_SPARSE_KINDS
 
 ATTR = "cytodask"
 
@@ -88,7 +89,7 @@ def device_dtype(dtype: Any) -> np.dtype[Any]:
     activity kernel sums in float64.
     """
     dt = np.dtype(dtype)
-    return dt if dt.char in "?fdFD" else np.dtype(np.float32)
+    return dt if dt.char in CUPY_SPARSE_KINDS else np.dtype(np.float32)
 
 
 def _to_cupy_csr(block: sp.csr_matrix, dtype: np.dtype[Any] | None = None) -> Any:

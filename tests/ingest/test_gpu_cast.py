@@ -78,3 +78,18 @@ def test_cupy_blocks_cast_on_host(tmp_path: Path, counts_adata, fake_cupyx, dtyp
         assert isinstance(got, _FakeCupyCSR) and got.dtype == np.float32
         np.testing.assert_array_equal(got.host.toarray(), atlas.read_block(b).toarray())  # counts exact in float32
     assert atlas.to_dask("numpy").dtype == np.dtype(dtype)  # the CPU path keeps the stored values
+
+
+def test_to_device_casts_integer_sparse_on_host(fake_cupyx):
+    """Activity blocks of a count store reach the GPU through core.xp.to_device: int32 rows become float64."""
+    from cytodask.core.xp import to_device
+
+    rows = sp.random(20, 10, density=0.3, format="csr", random_state=0, dtype=np.float64)
+    rows.data = np.ceil(rows.data * 9)
+    ints = rows.astype(np.int32)
+    with pytest.raises(ValueError, match="Only bool, float32"):
+        fake_cupyx.csr_matrix(ints)
+    dev = to_device(ints, types.ModuleType("cupy"))
+    assert isinstance(dev, _FakeCupyCSR) and dev.dtype == np.float64
+    np.testing.assert_array_equal(dev.host.toarray(), rows.toarray())
+    assert to_device(rows.astype(np.float32), types.ModuleType("cupy")).dtype == np.float32  # floats as they are
