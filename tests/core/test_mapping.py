@@ -112,3 +112,17 @@ def test_bad_input_names_the_fix() -> None:
     with pytest.raises(TypeError, match="wrap it"):
         map_cell_types("CD8 T")
     assert map_cell_types([]).empty
+
+
+@pytest.mark.parametrize("atlas", ["cima", "inflammation", "scatlas"])
+@pytest.mark.parametrize("use_crosswalk", [True, False])
+def test_synthetic_world_crosswalk_is_recovered(atlas: str, use_crosswalk: bool) -> None:
+    """Every label of the three synthetic atlases (issue 16's truth.json ``crosswalk``) maps to its planted
+    common type, with or without naming the atlas; labels the truth calls no cell type stay unmapped."""
+    from cytodask.demo.world import truth, world_spec
+
+    planted = truth(world_spec(atlas, size="unit"))["crosswalk"]
+    out = map_cell_types(list(planted), atlas=atlas if use_crosswalk else None).set_index("label")
+    for label, common in planted.items():
+        assert out.at[label, "common"] == common, (label, out.loc[label].to_dict())
+        assert (out.at[label, "source"] == "unmapped") == (common is None)
