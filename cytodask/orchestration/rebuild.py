@@ -215,7 +215,7 @@ def status(output: str | os.PathLike[str], *, spec: str | os.PathLike[str] | Non
         except (FileNotFoundError, ValueError):
             stages = []
         names = [s.name for s in stages] if stages else []
-    names += [n for n in store.stage_names() if n not in names]
+    names += _input_order(store, [n for n in store.stage_names() if n not in names])  # left from earlier runs
     inputs = {s.name: s.inputs for s in stages} if sp is not None else {}
     out: list[StageStatus] = []
     for n in names:
@@ -238,6 +238,18 @@ def status(output: str | os.PathLike[str], *, spec: str | os.PathLike[str] | Non
             problems.append(f"exports/{n} were written by an older run ({exported.get('created')}) and do not "
                             f"match the current inputs; run the rebuild to refresh them")
         out.append(StageStatus(n, st["state"], st["done"], st["n_blocks"], m.get("summary", {}), problems))
+    return out
+
+
+def _input_order(store: ResultStore, names: list[str]) -> list[str]:
+    """``names`` ordered so that each stage comes after the stages it read (by their manifests)."""
+    reads = {n: set((store.stage(n).manifest() or {}).get("inputs", {})) & set(names) for n in names}
+    out: list[str] = []
+    while reads:
+        ready = [n for n, r in reads.items() if r <= set(out)] or list(reads)[:1]  # [:1]: a cycle, never written
+        out += ready
+        for n in ready:
+            del reads[n]
     return out
 
 
