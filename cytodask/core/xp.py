@@ -20,7 +20,6 @@ from typing import Any
 import numpy as np
 import scipy.special
 
-
 CUPY_SPARSE_KINDS = "?fdFD"  # dtype chars cupyx.scipy.sparse matrices hold (CuPy 13, 14): no integers
 
 
