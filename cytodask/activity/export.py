@@ -16,17 +16,22 @@ import zarr
 from cytodask.core.stage import ExportOptions
 
 ACTIVITY_COLUMNS = ["cell_type", "signature", "signature_type", "mean_activity", "n_samples", "n_cells"]
+ALL_CELLS = "all"  # the cell_type of whole-sample rows (a pseudobulk of every cell of a sample)
 
 
-def activity_by_cell_type(obs: pd.DataFrame, signatures: pd.Index, x: Any, cell_type: str, signature_type: str,
-                          *, chunk: int = 65_536) -> pd.DataFrame:
+def activity_by_cell_type(obs: pd.DataFrame, signatures: pd.Index, x: Any, cell_type: str | None,
+                          signature_type: str, *, chunk: int = 65_536) -> pd.DataFrame:
     """Mean activity z-score per cell type and signature, streamed over row chunks of ``x``.
 
     ``x`` is samples × signatures and sliceable by rows (a Zarr array or a NumPy
     array), so single-cell activity of any size is summarised in bounded memory.
     ``n_samples`` counts the (non-empty) samples averaged; ``n_cells`` sums their
-    cells (1 per row for single-cell input without ``n_cells``).
+    cells (1 per row for single-cell input without ``n_cells``). ``cell_type=None``: the rows are whole
+    samples, one group whose cell_type is :data:`ALL_CELLS`.
     """
+    if cell_type is None:
+        obs = obs.assign(**{"cell_type": ALL_CELLS})
+        cell_type = "cell_type"
     if cell_type not in obs.columns:
         raise ValueError(f"activity samples have no column {cell_type!r}; available: {list(obs.columns)}")
     keep = ~obs["empty"].to_numpy(dtype=bool) if "empty" in obs else np.ones(len(obs), dtype=bool)
@@ -56,14 +61,17 @@ def read_activity_by_cell_type(path: Path, options: ExportOptions, *, cell_type:
     """``activity_by_cell_type`` of the activity stage output at ``path`` (X streamed by row chunks)."""
     import anndata
 
-    column = options.cell_type or cell_type
-    if column is None:
+    column = cell_type if options.cell_type is None else options.cell_type
+    if column is False:  # the export's cell_type = false: rows are whole samples (issue 14.10)
+        column = None
+    elif column is None:
         raise ValueError(f"{path}: the activity samples are not grouped by a cell-type column; "
                          f"give the export stage cell_type = '<obs column>'")
     src = zarr.open_group(str(path), mode="r")
     obs = anndata.io.read_elem(src["obs"])
     signatures = anndata.io.read_elem(src["var"]).index
-    return activity_by_cell_type(obs, signatures, src["X"], column, options.signature_type or signature_type)
+    return activity_by_cell_type(obs, signatures, src["X"], column,  # type: ignore[arg-type]
+                                 options.signature_type or signature_type)
 
 
 def heatmap_view(table: pd.DataFrame) -> dict[str, Any]:

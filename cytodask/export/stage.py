@@ -212,7 +212,9 @@ class ExportStage(Stage):
         Stages to export (any registered type; each declares what it exports).
     cell_type
         obs column of the activity samples for by-cell-type tables (default: each
-        activity stage's first grouping column, e.g. the pseudobulk's cell type).
+        activity stage's first grouping column, e.g. the pseudobulk's cell type);
+        ``false`` when the samples are whole samples (a pseudobulk by sample only):
+        the tables then have one cell type, ``"all"``, not the sample IDs.
     signature_type
         Label replacing the stages' own signature name in the tables.
     formats
@@ -226,7 +228,7 @@ class ExportStage(Stage):
 
     version = "2"
 
-    def __init__(self, name: str, *, inputs: tuple[str, ...], cell_type: str | None = None,
+    def __init__(self, name: str, *, inputs: tuple[str, ...], cell_type: str | bool | None = None,
                  signature_type: str | None = None, formats: list[str] | None = None,
                  differential: str | None = None, correlation: str | None = None,
                  strata: list[str] | None = None) -> None:
@@ -247,6 +249,9 @@ class ExportStage(Stage):
         bad = [f for f in formats if f not in FORMATS]
         if bad:
             raise ValueError(f"stage {name!r}: unknown format(s) {bad}; choose from {list(FORMATS)}")
+        if cell_type is True:
+            raise ValueError(f"stage {name!r}: cell_type = true is not a column; give the obs column of the cell "
+                             "type, or false when the samples are whole samples (no cell type)")
         self.cell_type, self.signature_type, self.formats = cell_type, signature_type, formats
 
     def params(self) -> dict[str, Any]:

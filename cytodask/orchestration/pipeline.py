@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from cytodask.aggregation.api import constant_columns
 from cytodask.core import registry as _registry
 from cytodask.core.config import Config
 from cytodask.core.hooks import PipelinePlan, find_column
@@ -48,6 +49,15 @@ def _level_column(level: str, columns: list[str]) -> str | None:
         if c in columns:
             return c
     return None
+
+
+def _carried(col: str | None, sample: str, columns: list[str]) -> list[str]:
+    """obs columns a level's pseudobulk keeps when constant per group: the donor and the parent cell-type level."""
+    donor = next((c for c in ("donor", "donor_id", "donorID", "donor_ID", "individual") if c in columns
+                  and c != sample), None)
+    m = re.fullmatch(r"(?i)(?:cell_?type_?l?|level)(\d)", col or "")  # cell_type_l2, celltype_L2, Level2, cellType2
+    parent = _level_column(f"celltype_L{int(m.group(1)) - 1}", columns) if m and int(m.group(1)) > 1 else None
+    return [c for c in (donor, parent) if c is not None and c != col]
 
 
 class Pipeline:
@@ -166,8 +176,10 @@ class Pipeline:
                     level_stages.append({"name": name, "type": cls.type_name, **decl})
                     names[act][str(cls.type_name)] = name
                 level_stages.append({"name": f"export_{sig_tag}_{tag}", "type": "export",
-                                     "inputs": [act, *names[act].values()]})
+                                     "inputs": [act, *names[act].values()],
+                                     **({"cell_type": False} if col is None else {})})  # whole samples: 'all'
             by = [sample] if col is None else [col, sample]
+            carry += [c for c in constant_columns(obs(), by, _carried(col, sample, columns)) if c not in carry]
             stages.append({"name": pb, "type": "pseudobulk", "inputs": ["convert"], "by": by,
                            "carry": carry, "min_cells": min_cells})
             stages += level_stages

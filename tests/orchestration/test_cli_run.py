@@ -54,3 +54,29 @@ def test_run_mirrors_process_submission(tmp_path: Path, e2e_atlas: Path, capsys:
 def test_run_errors_name_the_fix(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     assert main(["run", str(tmp_path / "missing.h5ad"), "--output", str(tmp_path / "o"), "--cluster", "none"]) == 1
     assert "missing.h5ad does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_pseudobulk_level_exports_and_carried_columns(tmp_path: Path, e2e_atlas: Path):
+    """14.10: the "pseudobulk" level (whole samples) exports cell_type 'all', not sample IDs; Pipeline pseudobulks
+    keep the donor and the level-1 parent of a level-2 cell type."""
+    import anndata as ad
+    import pandas as pd
+
+    out = tmp_path / "r"
+    assert main(["run", str(e2e_atlas), "--levels", "celltype_L2", "pseudobulk", "--output", str(out),
+                 "--cluster", "none", "--batch-size", "1000", "-q"]) == 0
+    whole = pd.read_parquet(out / "exports" / "export_CytoSig_sample" / "activity_by_cell_type.parquet")
+    assert set(whole["cell_type"]) == {"all"} and len(whole) == 43
+    atlas = ad.read_h5ad(e2e_atlas, backed="r")
+    assert whole["n_samples"].iloc[0] == atlas.obs["sample"].nunique()
+    by_type = pd.read_parquet(out / "exports" / "export_CytoSig_cell_type_l2" / "activity_by_cell_type.parquet")
+    assert set(by_type["cell_type"]) <= set(atlas.obs["cell_type_l2"].astype(str))
+    l2 = ad.read_zarr(out / "stages" / "pseudobulk_cell_type_l2" / "data.zarr")
+    assert {"donor", "cell_type_l1"} <= set(l2.obs.columns)
+    pairs = atlas.obs[["cell_type_l2", "cell_type_l1"]].astype(str).drop_duplicates()
+    parent = dict(zip(pairs["cell_type_l2"], pairs["cell_type_l1"], strict=True))
+    assert all(parent[t] == p for t, p in zip(l2.obs["cell_type_l2"].astype(str), l2.obs["cell_type_l1"].astype(str),
+                                                 strict=True))
+    samples = ad.read_zarr(out / "stages" / "pseudobulk_sample" / "data.zarr")
+    assert "donor" in samples.obs.columns and "cell_type_l1" not in samples.obs.columns
