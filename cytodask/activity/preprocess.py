@@ -103,8 +103,8 @@ def row_slices(indptr: np.ndarray, values: int = _SLICE_VALUES) -> list[tuple[in
 def row_sums(block: Any, *, square: bool = False, xp: ModuleType = np) -> Any:
     """Per-row float64 sums of a CSR block's stored values (or of their squares), without a copy of the block."""
     if xp is not np:
-        data = block.data.astype(xp.float64)
-        part = block if not square else type(block)((data * data, block.indices, block.indptr), shape=block.shape)
+        data = block.data.astype(xp.float64)  # summed in float64 as on the CPU (a float32 block's own sum is float32)
+        part = type(block)((data * data if square else data, block.indices, block.indptr), shape=block.shape)
         return xp.asarray(part.sum(axis=1), dtype=xp.float64).ravel()
     indptr = block.indptr
     out = np.zeros(len(indptr) - 1, dtype=np.float64)

@@ -44,3 +44,21 @@ def test_sparse_astype_without_copy_keyword(dtype, copy):
     np.testing.assert_array_equal(out.toarray(), block.toarray().astype(np.float64))
     shares = np.shares_memory(out.data, block.data)
     assert shares == (not copy and dtype == np.float64)  # scipy's astype(float64, copy=copy) did the same
+
+
+def test_device_branch_of_row_sums_sums_in_float64():
+    """Library sizes of a float32 block on the device: float64 sums, as on the CPU (a float32 sum would drift)."""
+    from cytodask.activity.preprocess import row_sums
+
+    rng = np.random.default_rng(2)
+    block = sp.random(40, 5000, density=0.8, format="csr", random_state=3, dtype=np.float64)
+    block.data = rng.integers(1, 50, block.nnz) + 0.1
+    block = block.astype(np.float32)
+    ref = row_sums(block, xp=np)
+    for square in (False, True):
+        got = row_sums(block, square=square, xp=device_numpy("repeat"))
+        want = row_sums(block, square=square, xp=np)
+        assert got.dtype == np.float64
+        np.testing.assert_allclose(got, want, rtol=1e-14)
+    in_float32 = np.asarray(block.sum(axis=1, dtype=np.float32), dtype=np.float64).ravel()
+    assert np.max(np.abs(in_float32 - ref) / ref) > 1e-9  # what summing the block as it is would give
