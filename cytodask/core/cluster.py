@@ -139,7 +139,7 @@ def cluster_kind(config: Config) -> str:
     return "local"
 
 
-def run_backend_for(kind: str, config: Config, client: Any = None) -> Literal["numpy", "cupy"]:
+def run_backend_for(kind: str, config: Config, client: Any = None) -> Literal["numpy", "cupy", "auto"]:
     """The array backend of a run on a cluster of ``kind``, chosen once (not per worker or task).
 
     ``cuda`` and SLURM jobs with GPUs compute on CuPy; CPU clusters on NumPy (even on a machine
@@ -151,7 +151,11 @@ def run_backend_for(kind: str, config: Config, client: Any = None) -> Literal["n
     if kind == "slurm":
         return "cupy" if config.slurm.gpus else "numpy"
     if kind == "address" and client is not None:
-        seen = client.run(gpu_available)
+        try:
+            seen = client.run(gpu_available)
+        except Exception as e:  # workers that cannot answer: each task decides where it runs, as before
+            log.warning("could not ask the workers whether they see a GPU (%s); each task picks its backend", e)
+            return "auto"
         return "cupy" if seen and all(seen.values()) else "numpy"
     if kind == "none":
         return "cupy" if config.gpu_devices != [] and gpu_available() else "numpy"

@@ -226,6 +226,12 @@ def test_backend_chosen_once_per_run(monkeypatch: pytest.MonkeyPatch):
     assert cl.run_backend_for("address", Config(), Workers({"a": True, "b": True})) == "cupy"
     assert cl.run_backend_for("address", Config(), Workers({"a": True, "b": False})) == "numpy"
     assert cl.run_backend_for("address", Config(), Workers({})) == "numpy"
+
+    class Unreachable:
+        def run(self, fn):
+            raise OSError("timed out")
+
+    assert cl.run_backend_for("address", Config(), Unreachable()) == "auto"
     monkeypatch.setattr(cl, "gpu_available", lambda: False)
     assert run_backend() == "auto" and run_backend("cupy") == "cupy"
     with cl.cluster(Config(cluster="none"), echo=None):
