@@ -16,5 +16,6 @@ from __future__ import annotations
 
 from cytodask.cancer.api import *  # noqa: F403  (the family's public functions)
 from cytodask.cancer.api import __all__ as _API
+from cytodask.cancer.stage import CafStage, CancerTypeStage, ExhaustionStage, InfiltrationStage, TumorVsAdjacentStage
 
-__all__ = [*_API]
+__all__ = [*_API, "CafStage", "CancerTypeStage", "ExhaustionStage", "InfiltrationStage", "TumorVsAdjacentStage"]

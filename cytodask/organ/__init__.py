@@ -13,5 +13,7 @@ Definitions: ANALYSES.md §5. Layout (``CONTRIBUTING.md``):
 from __future__ import annotations
 
 from cytodask.organ.api import composition, group_specificity, organ_profiles, profile_correlation, specificity
+from cytodask.organ.stage import OrganCompositionStage, OrganSpecificityStage
 
-__all__ = ["composition", "group_specificity", "organ_profiles", "profile_correlation", "specificity"]
+__all__ = ["OrganCompositionStage", "OrganSpecificityStage", "composition", "group_specificity",
+           "organ_profiles", "profile_correlation", "specificity"]

@@ -15,7 +15,8 @@ from tests.cancer._data import CELL_TYPE_MAP, cancer_atlas
 @pytest.fixture(scope="module")
 def called():
     expr, activity, truth = cancer_atlas()
-    return expr, activity, truth, caf_subtypes(expr, cell_type_col="cellType1", cell_type_map=CELL_TYPE_MAP)
+    cells = caf_subtypes(expr, cell_type_col="cellType1", cell_type_map=CELL_TYPE_MAP, threshold=1.0)
+    return expr, activity, truth, cells
 
 
 def test_calls_agree_with_truth(called):

@@ -54,7 +54,7 @@ def test_block_size_does_not_change_scores(atlas):
 
 def test_exhausted_cells_recovered_from_expression(atlas):
     expr, _, truth = atlas
-    cells = exhaustion_scores(expr, cell_type_col="cellType1", cell_type_map=CELL_TYPE_MAP)
+    cells = exhaustion_scores(expr, cell_type_col="cellType1", cell_type_map=CELL_TYPE_MAP, threshold=1.0)
     true = truth.loc[cells.index, "exhausted"].to_numpy()
     called = cells["exhausted"].to_numpy()
     precision = (called & true).sum() / called.sum()

@@ -21,7 +21,7 @@ CAF_MARKERS: dict[str, tuple[str, ...]] = {
     "iCAF": ("IL6", "CXCL12", "CCL2", "PDGFRA", "CFD", "LUM"),
     "apCAF": ("HLA-DRA", "CD74", "HLA-DRB1", "SLPI"),
 }
-CAF_THRESHOLD = 0.25
+CAF_THRESHOLD = 0.2
 UNASSIGNED = "unassigned"
 
 
@@ -32,8 +32,8 @@ def caf_subtypes(expression: Any, *, cell_type_col: str, target: str = "Fibrobla
     """Score every fibroblast on each CAF marker set and call its subtype.
 
     ``caf_subtype`` is the set with the highest score when that score
-    exceeds ``threshold`` (default 0.25 log1p units above the matched control
-    genes), else ``"unassigned"``. Fibroblasts are the cells whose label maps
+    exceeds ``threshold`` (default 0.2 log1p units above the matched control
+    genes, as for exhaustion), else ``"unassigned"``. Fibroblasts are the cells whose label maps
     to ``target`` in the common vocabulary (exact matches). ``score_options``
     as in :func:`~cytodask.cancer.api.scoring.score_cells`.
 

@@ -41,13 +41,10 @@ def control_genes(gene_means: pd.Series, gene_list: Sequence[str], *, ctrl_size:
 
 
 def gene_names(expression: Any, gene_symbols: str | None) -> pd.Index:
-    """Gene names of an AnnData: ``var_names`` or its ``gene_symbols`` column."""
-    var = expression.var
-    if gene_symbols is None:
-        return pd.Index(var.index.astype(str))
-    if gene_symbols not in var.columns:
-        raise ValueError(f"var has no column {gene_symbols!r} (gene_symbols=); columns: {list(var.columns)}")
-    return pd.Index(var[gene_symbols].astype(str))
+    """Gene symbols of an AnnData: ``var_names``, or ``var[gene_symbols]``, or (Ensembl IDs) a symbol column."""
+    from cytodask.activity.genes import resolve_symbols
+
+    return pd.Index(resolve_symbols(expression.var.index, expression.var, symbol_column=gene_symbols).astype(str))
 
 
 def score_cells(expression: Any, gene_sets: Mapping[str, Sequence[str]], *, cells: np.ndarray | None = None,
