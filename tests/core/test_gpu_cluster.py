@@ -5,6 +5,7 @@ read by dask-cuda's own command line parser. Skipped without a CUDA device (and 
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -41,10 +42,28 @@ def _worker_gpu_state() -> dict:
     return state
 
 
-def test_local_cuda_cluster_with_rmm_pool_used_by_cupy():
+SPEC = SyntheticAtlasSpec(n_cells=1200, n_genes=5000, n_donors=6, seed=5)
+
+
+def _activity(h5ad: Path, store: ResultStore, cfg: Config, client=None) -> ad.AnnData:
+    stages = [ConvertStage("convert", LocalH5ADSource(h5ad), batch_size=400),
+              ActivityStage("act", inputs=("convert",), layer="X", method="analytic")]
+    run_stages(stages, store, cfg, client=client)
+    return ad.read_zarr(store.stage_path("act"))
+
+
+def test_local_cuda_cluster_rmm_pool_and_rebuild(tmp_path: Path):
+    """One LocalCUDACluster (one start: they are slow): CuPy allocates from the RMM pool, each worker sees its
+    own GPU and has cuda_threads threads, the run's backend is CuPy, and an activity rebuild of the demo's
+    int32 store on it equals the NumPy run (float64 rounding on another device: atol 1e-8)."""
     pytest.importorskip("dask_cuda")
-    pytest.importorskip("rmm")
-    cfg = Config(cluster="cuda", rmm_pool_size="1GB", dashboard_address=":0")
+    has_rmm = importlib.util.find_spec("rmm") is not None
+    write_h5ad(SPEC, tmp_path / "a.h5ad")
+    cpu_cfg = Config(cluster="none", gpu_devices=[])
+    with cl.cluster(cpu_cfg, echo=None):
+        assert run_backend() == "numpy"
+        cpu = _activity(tmp_path / "a.h5ad", ResultStore(tmp_path / "cpu"), cpu_cfg)
+    cfg = Config(cluster="cuda", rmm_pool_size="1GB" if has_rmm else None, dashboard_address=":0")
     seen: list[str] = []
     with cl.cluster(cfg, echo=seen.append) as client:
         assert "LocalCUDACluster" in seen[0]
@@ -53,33 +72,17 @@ def test_local_cuda_cluster_with_rmm_pool_used_by_cupy():
         n_gpus = cl._visible_gpus(cfg)
         assert len(states) == n_gpus
         for state in states.values():
-            assert state["allocator"] == "rmm_cupy_allocator", state  # CuPy allocates from the RMM pool
-            assert "Pool" in str(state["resource"]), state
-            assert state["devices"] == 1  # each worker pinned to its own GPU
+            assert state["devices"] == 1, state  # each worker pinned to its own GPU
+            if has_rmm:
+                assert state["allocator"] == "rmm_cupy_allocator", state  # CuPy allocates from the RMM pool
+                assert "Pool" in str(state["resource"]), state
         assert set(client.nthreads().values()) == {cl.cuda_threads(cfg, n_gpus)}
+        gpu = _activity(tmp_path / "a.h5ad", ResultStore(tmp_path / "gpu"), cfg, client)
     assert run_backend() == "auto"
-
-
-SPEC = SyntheticAtlasSpec(n_cells=1200, n_genes=5000, n_donors=6, seed=5)
-
-
-@pytest.mark.parametrize("method", ["analytic", "permutation"])
-def test_activity_rebuild_on_local_cuda_cluster_equals_cpu(tmp_path: Path, method: str):
-    """Blocks of the demo's int32 store on GPU workers (backend chosen once for the run) equal a CPU run."""
-    pytest.importorskip("dask_cuda")
-    write_h5ad(SPEC, tmp_path / "a.h5ad")
-    out = {}
-    for name, cfg in (("cpu", Config(cluster="local", n_workers=1, threads_per_worker=2, dashboard_address=":0")),
-                      ("gpu", Config(cluster="cuda", dashboard_address=":0"))):
-        stages = [ConvertStage("convert", LocalH5ADSource(tmp_path / "a.h5ad"), batch_size=400),
-                  ActivityStage("act", inputs=("convert",), layer="X", method=method, n_rand=50)]
-        store = ResultStore(tmp_path / name)
-        with cl.cluster(cfg, echo=None) as client:
-            assert run_backend() == ("numpy" if name == "cpu" else "cupy")
-            run_stages(stages, store, cfg, client=client)
-        out[name] = ad.read_zarr(store.stage_path("act"))
-    np.testing.assert_allclose(out["gpu"].X, out["cpu"].X, rtol=0, atol=1e-8)
-    np.testing.assert_allclose(out["gpu"].layers["pvalue"], out["cpu"].layers["pvalue"], rtol=0, atol=1e-8)
+    np.testing.assert_allclose(gpu.X, cpu.X, rtol=0, atol=1e-8)
+    np.testing.assert_allclose(gpu.layers["pvalue"], cpu.layers["pvalue"], rtol=0, atol=1e-8)
+    if not has_rmm:
+        pytest.skip("rmm not installed: the pool checks did not run (the rebuild did)")
 
 
 def test_slurm_command_parsed_by_dask_cuda():
