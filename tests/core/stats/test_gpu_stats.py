@@ -107,3 +107,20 @@ class TestOnDevice:
         s = blocks.block_sizes(cp)
         assert s == blocks.gpu_block_sizes(cp.cuda.Device().mem_info[1])
         assert s.row_elements >= blocks.CPU_BLOCKS.row_elements
+
+
+@pytest.mark.parametrize("n", [5, 30, 1000])
+def test_betainc_correlation_pvalue_matches_pearsonr(n: int):
+    """The correlation p-value the GPU computes (r -> t -> incomplete beta) against scipy's own beta form."""
+    from cytodask.correlation.kernels import t_pvalue
+
+    r = np.concatenate([np.linspace(-0.999, 0.999, 401), [0.0, 1e-9, -0.3]])
+    df = n - 2.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = r * np.sqrt(np.clip(df / ((r + 1.0) * (1.0 - r)), 0.0, None))
+    got = t_pvalue_betainc(t, df, np)
+    dist = scipy.stats.beta(df / 2, df / 2, loc=-1, scale=2)  # scipy.stats.pearsonr's null of r
+    ref = 2 * dist.sf(np.abs(r))
+    big = ref > 1e-290
+    np.testing.assert_allclose(got[big], ref[big], rtol=1e-10)  # two formulas of one distribution: ~1e-12 apart
+    np.testing.assert_allclose(got, t_pvalue(r, df, np), rtol=_rtol(df), atol=1e-300)  # and the CPU kernel's stdtr
