@@ -50,8 +50,9 @@ class SlurmConfig:
     cores, memory, processes
         Per job: CPU cores, memory (``"64GB"``) and Dask worker processes.
     gpus
-        GPUs per job (``--gres=gpu:N``); with GPUs, each job runs ``dask-cuda-worker``
-        (one worker per GPU) instead of CPU workers.
+        GPUs per job (``--gres=gpu:N``); with GPUs, each job runs ``python -m dask_cuda.cli``
+        (one worker per GPU, each given ``cores``/``gpus`` threads and ``memory``/``gpus``;
+        ``processes`` is then ``gpus``) instead of CPU workers.
     walltime
         ``HH:MM:SS``.
     job_extra
@@ -81,7 +82,8 @@ class Config:
     ----------
     gpu_devices
         CUDA device ordinals to start workers on; ``None`` uses every visible
-        GPU when CuPy sees one, ``[]`` forces CPU workers.
+        GPU when CuPy sees one, ``[]`` forces CPU workers. Ordinals on a machine
+        where CuPy sees no GPU warn and run on CPU workers (``cluster = "cuda"``: an error).
     batch_size
         Cells per block (the unit of work, of checkpointing and of the atlas
         store's chunking). ``0`` lets :func:`cytodask.core.memory.choose_block_cells`
@@ -107,7 +109,8 @@ class Config:
     memory_limit
         Per-worker memory limit for LocalCluster (``"auto"``, ``"4GiB"``, ...).
     rmm_pool_size
-        RMM pool per GPU worker (``"20GB"``), or ``None`` for no pool.
+        RMM pool per GPU worker (``"20GB"``), or ``None`` for no pool; CuPy allocates
+        from it (needs the ``gpu`` extra's ``rmm``).
     dashboard_address
         Where the Dask dashboard listens (``":8787"``; ``":0"`` for any free port).
     output_dir
