@@ -50,8 +50,8 @@ LINEAGE_MARKERS: dict[str, tuple[str, ...]] = {
     "Secretory epithelial": ("MUC5B", "SCGB1A1"), "Malignant": ("MKI67", "TOP2A"),
 }
 PRODUCER_LOG2 = 4.0  # producer gene up in producer types (log2)
-MARKER_LOG2 = 3.0  # exhaustion / CAF / lineage markers up in their types (log2)
-NAMED_LOG_W = -1.0  # natural-log baseline weight of the named genes (low outside their types)
+MARKER_LOG2 = 4.0  # exhaustion / CAF / lineage markers up in their types (log2)
+NAMED_LOG_W = 1.0  # natural-log baseline weight of the named genes (~0.2 UMI per cell outside their types)
 
 
 def producer_gene(signature: str) -> str:

@@ -48,7 +48,7 @@ from cytodask.demo.spec import (
     stream_rng,
 )
 from cytodask.demo.truth import _allocate, signature_shift
-from cytodask.demo.world.genes import PRODUCERS, gene_index, named_boost, named_genes, producer_gene
+from cytodask.demo.world.genes import NAMED_LOG_W, PRODUCERS, gene_index, named_boost, named_genes, producer_gene
 from cytodask.demo.world.spec import TileSpec, WorldSpec, tile_spec
 
 N_PROGRAMME_GENES = 100  # random marker genes per label (per label column)
@@ -165,7 +165,7 @@ def _programmes(rng: np.random.Generator, n_genes: int, types: pd.DataFrame,
     log_w[:N_CYTOSIG_GENES] += CYTOSIG_LOG_BOOST
     index = gene_index(n_genes)
     named = np.array(sorted(index[g] for g in named_genes()))
-    log_w[named] = -1.0
+    log_w[named] = NAMED_LOG_W
     r = np.exp(rng.uniform(0.0, np.log(20.0), n_genes))
     free = np.setdiff1d(np.arange(n_genes), named)
     log2_fc = np.zeros((len(types), n_genes))

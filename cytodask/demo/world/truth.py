@@ -40,7 +40,7 @@ def truth(spec: WorldSpec) -> dict[str, Any]:
                   "exhausted": "bool column of truth_cells.csv (CD8 T cells in the exhausted state)",
                   "caf_subtype": "str column of truth_cells.csv: myCAF, iCAF, apCAF, or '' (not a CAF)"},
     }
-    for key in ("healthy_labels", "exclude", "tables", "unmapped"):
+    for key in ("healthy_labels", "exclude", "tables", "paired_donors"):
         if key in d.extra:
             out[key] = d.extra[key]
     return _strict(out)

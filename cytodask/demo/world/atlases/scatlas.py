@@ -2,9 +2,9 @@
 
 Planted (see truth.json): ``tumor_shift`` (Tumor vs Adjacent, every tumour sample: VEGFA in
 endothelial cells, IL4 in macrophages); ``exhaustion`` (IL10 response in exhausted CD8 T cells,
-which also have PDCD1, HAVCR2, LAG3, TIGIT, CTLA4, TOX up by 3 log2 and share every label with
+which also have PDCD1, HAVCR2, LAG3, TIGIT, CTLA4, TOX up by 4 log2 and share every label with
 the other CD8 T cells of ``CD8T02_Tem_GZMK``); ``caf_subtype`` (myCAF: TGFB1, iCAF: IL1A, apCAF:
-IFNG responses, each subtype with its marker genes up by 3 log2 and no label telling them apart:
+IFNG responses, each subtype with its marker genes up by 4 log2 and no label telling them apart:
 fibroblasts split 50/50 between two subClusters independently of the subtype);
 ``organ_program`` (a response in every cell type of the normal samples of one organ);
 ``infiltration`` (immune fraction of tumours per cancer type); compositions per organ and cancer
@@ -132,7 +132,7 @@ def design(spec: WorldSpec) -> AtlasDesign:
                           uniform_amp(rng, props[:, ex_mask > 0].sum(axis=1) > 0), ex_mask, cell_type="CD8+ T cell",
                           common="Memory CD8 T", groups={"exhausted": [True]}, versus="other CD8 T cells",
                           note="exhausted CD8 T cells (truth_cells.csv) vs the other CD8 T cells of the same "
-                               "samples; markers PDCD1 HAVCR2 LAG3 TIGIT CTLA4 TOX up 3 log2; no label tells"))
+                               "samples; markers PDCD1 HAVCR2 LAG3 TIGIT CTLA4 TOX up 4 log2; no label tells"))
     for caf, sig in CAF_SIGNATURES.items():
         mask = (types["caf_subtype"] == caf).to_numpy(dtype=np.float64)
         effects.append(effect(f"caf_{caf}", "caf_subtype", sig, 1.0, uniform_amp(rng, props[:, mask > 0].sum(1) > 0),
