@@ -5,19 +5,15 @@ columns: cytokines / secreted proteins). CytoSig ships with the package; SecAct
 (80 MB) is looked up, in order, in ``signature_dir``, ``$CYTODASK_SIGNATURE_DIR``
 and the user cache ``$XDG_CACHE_HOME/cytodask/signatures`` (default
 ``~/.cache/cytodask/signatures``); when absent the cache is filled on first use
-from the published secactpy wheel on PyPI (:func:`fetch_secact`).
+from the published secactpy wheel, fetched through pip's configured package index
+(:func:`~cytodask.activity.download.fetch_secact`).
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
-import json
 import logging
 import os
-import tempfile
-import urllib.request
-import zipfile
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -25,13 +21,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .download import SECACT_FILE, SECACT_MD5, SECACTPY_VERSION, fetch_secact  # noqa: F401 (re-exported)
+
 SignatureLike = str | os.PathLike | pd.DataFrame
 log = logging.getLogger(__name__)
 
 BUILTIN = ("CytoSig", "SecAct")
-SECACT_FILE = "SecAct.tsv.gz"
-SECACT_MD5 = "4366b3c999b519bce0091955a0e5dc6c"
-SECACTPY_VERSION = "0.3.1"
 ENV_DIR = "CYTODASK_SIGNATURE_DIR"
 
 
@@ -68,7 +63,7 @@ def load_signature(
     signature_dir
         Directory searched first for ``SecAct.tsv.gz``.
     download
-        Fill the user cache from PyPI when SecAct is found nowhere else.
+        Fill the user cache from the package index when SecAct is found nowhere else.
     copy
         False: files give the frame kept in the in-process cache itself (no copy; do not modify it).
 
@@ -118,40 +113,27 @@ def locate_secact(*, signature_dir: str | os.PathLike | None = None, download: b
     raise FileNotFoundError(
         f"SecAct signature not found (looked in: {looked}).{reason} Fix: pass signature_dir= a folder "
         f"holding {SECACT_FILE}, set ${ENV_DIR}, or run cytodask.activity.signatures.fetch_secact() "
-        f"with network access (it extracts secactpy/data/{SECACT_FILE} from the secactpy "
-        f"{SECACTPY_VERSION} wheel on PyPI into {cache_dir()})."
+        f"where pip can reach its package index (it extracts secactpy/data/{SECACT_FILE} from the secactpy "
+        f"{SECACTPY_VERSION} wheel, `pip download secactpy=={SECACTPY_VERSION}`, into {cache_dir()})."
     )
 
 
-def fetch_secact(target_dir: str | os.PathLike | None = None, *, timeout: float = 120.0) -> Path:
-    """Download the secactpy wheel from PyPI and extract ``secactpy/data/SecAct.tsv.gz``.
+def check_signature(signature: SignatureLike, *, signature_dir: str | os.PathLike | None = None,
+                    where: str = "signature") -> None:
+    """Make sure ``signature`` can be read, without parsing it: SecAct located (downloaded if needed), a file present.
 
-    The file (MIT licence, secactpy authors) is checked against its md5 and
-    written atomically into ``target_dir`` (default: :func:`cache_dir`).
+    Stages call it before any stage of a run starts (:meth:`~cytodask.core.stage.Stage.prepare`).
     """
-    target = Path(target_dir) if target_dir is not None else cache_dir()
-    meta_url = f"https://pypi.org/pypi/secactpy/{SECACTPY_VERSION}/json"
-    with urllib.request.urlopen(meta_url, timeout=timeout) as resp:
-        meta = json.load(resp)
-    wheels = [u["url"] for u in meta.get("urls", []) if u.get("filename", "").endswith(".whl")]
-    if not wheels:
-        raise OSError(f"no wheel listed for secactpy {SECACTPY_VERSION} at {meta_url}")
-    log.info("downloading the SecAct signature (secactpy %s wheel) into %s", SECACTPY_VERSION, target)
-    with urllib.request.urlopen(wheels[0], timeout=timeout) as resp:
-        wheel = resp.read()
-    try:
-        with zipfile.ZipFile(io.BytesIO(wheel)) as zf:
-            payload = zf.read(f"secactpy/data/{SECACT_FILE}")
-    except (zipfile.BadZipFile, KeyError) as err:
-        raise OSError(f"{wheels[0]} is not a secactpy wheel holding {SECACT_FILE}: {err}") from None
-    if hashlib.md5(payload).hexdigest() != SECACT_MD5:
-        raise OSError(f"{SECACT_FILE} from {wheels[0]} has an unexpected md5 checksum")
-    target.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target, suffix=".part")
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(payload)
-    os.replace(tmp, target / SECACT_FILE)
-    return target / SECACT_FILE
+    if isinstance(signature, pd.DataFrame) or str(signature).lower() == "cytosig":
+        return
+    if str(signature).lower() == "secact":
+        try:
+            locate_secact(signature_dir=signature_dir, download=True)
+        except FileNotFoundError as err:
+            raise FileNotFoundError(f"{where}: {err}") from None
+    elif not Path(str(signature)).expanduser().is_file():
+        raise FileNotFoundError(f"{where}: signature file {str(signature)!r} does not exist; pass 'CytoSig', "
+                                "'SecAct' or an existing TSV/CSV/Parquet file (genes x signatures)")
 
 
 def _stamp(path: Path) -> tuple[int, int]:

@@ -43,6 +43,7 @@ from .kernels import InputKind
 from .operands import prepare_signature
 from .ridge import Method
 from .rng import RNGName, permutation_table
+from .signatures import check_signature
 
 OUTPUTS = ("beta", "se", "zscore", "pvalue")
 
@@ -173,6 +174,10 @@ class ActivityStage(Stage):
                                             "scale", "group", "min_genes", "signature_dir")}
         p.update(n_rand=self.n_rand, seed=self.seed)
         return p
+
+    def prepare(self) -> None:
+        """Before any stage of the run: a named SecAct is located (downloaded once if needed), a file checked."""
+        check_signature(self.signature, signature_dir=self.signature_dir, where=f"stage {self.name!r}")
 
     def _setup(self, ctx: StageContext) -> dict[str, Any]:
         src = ctx.input(self.inputs[0])

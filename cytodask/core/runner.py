@@ -133,6 +133,9 @@ def run_stages(
     store.ensure()
     fps = stage_fingerprints(stages, full_hash=full_hash)
     reports: list[StageReport] = []
+    for stage in stages:  # what a stage fetches from outside (e.g. a named signature) fails before any work starts
+        if store.stage(stage.name).status(fps[stage.name])["state"] != "complete":
+            stage.prepare()
     events.emit("run_started", stages=[s.name for s in stages], output=str(store.root))
     t_run = time.perf_counter()
     recomputed: set[str] = set()

@@ -234,6 +234,10 @@ class Stage(abc.ABC):
         """Merge after all blocks are done; idempotent. Returns a summary for the manifest."""
         return {}
 
+    def prepare(self) -> None:  # noqa: B027 (an optional hook, a no-op by default)
+        """Fetch or check what the stage reads from outside the result store, before any stage of the run
+        starts (e.g. download a named signature), so a missing input fails the run before any work."""
+
     def cleanup(self, ctx: StageContext) -> None:  # noqa: B027 (an optional hook, a no-op by default)
         """Drop intermediates once the stage is complete (also called on skipped stages)."""
 

@@ -132,3 +132,31 @@ def test_to_anndata_keeps_obs(cells: ad.AnnData):
     assert out.obs.is_empty.dtype == bool and not out.obs.is_empty.any()
     assert infer(pd.DataFrame(cells.X[:5].toarray().T, index=cells.var_names), min_genes=50).to_anndata() \
         .obs.columns.tolist() == ["is_empty"]
+
+
+@pytest.mark.slow
+def test_secact_by_name_behind_a_package_index_mirror(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                      e2e_atlas: Path, shared: Path):
+    """14.8: signatures=["SecAct"] with an empty cache and pip pointed at a mirror (a local index here): the
+    wheel comes through pip's index, md5-checked; a mirror without it fails before any stage runs."""
+    from cytodask import Pipeline
+
+    from ._fake_index import WHEEL, pip_env, serve_index
+
+    kw = dict(h5ad_path=e2e_atlas, signatures=["SecAct"], analyses=["activity"], aggregation_levels=["celltype_L2"])
+    cfg = Config(cluster="none", batch_size=1000)
+    with serve_index(tmp_path / "broken", None) as (url, _):  # the mirror serves a wheel without the file
+        pip_env(monkeypatch, url, tmp_path / "cache")
+        with pytest.raises(FileNotFoundError, match=r"stage 'activity_SecAct_cell_type_l2': SecAct signature not "
+                                                    r"found .*not a secactpy wheel"):
+            Pipeline(cfg).process_submission(output_dir=tmp_path / "failed", **kw)
+    stages = tmp_path / "failed" / "stages"
+    assert not stages.exists() or not list(stages.glob("*/manifest.json"))  # nothing ran, nothing half-done
+    payload = (shared / "signatures" / "SecAct.tsv.gz").read_bytes()
+    with serve_index(tmp_path / "mirror", payload) as (url, seen):
+        pip_env(monkeypatch, url, tmp_path / "cache")
+        res = Pipeline(cfg).process_submission(output_dir=tmp_path / "ok", **kw)
+    assert any(p.endswith(WHEEL) for p in seen)
+    assert (tmp_path / "cache" / "cytodask" / "signatures" / "SecAct.tsv.gz").read_bytes() == payload
+    act = res.activity["activity_SecAct_cell_type_l2"]
+    assert act.n_vars == 1170 and np.isfinite(act.X).all()

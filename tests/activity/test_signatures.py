@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import hashlib
-import io
-import json
 import os
-import zipfile
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from cytodask.activity import download
 from cytodask.activity import signatures as sigmod
 from cytodask.activity.signatures import expand_groups, group_signatures, load_signature
 
+from ._fake_index import WHEEL, pip_env, serve_index
 from .conftest import SIGNATURE_DIR
 
 
@@ -65,44 +64,31 @@ def test_secact_missing_says_where_and_how(monkeypatch, tmp_path):
         load_signature("SecAct")
 
 
-def _fake_pypi(monkeypatch, payload: bytes):
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        zf.writestr("secactpy/data/SecAct.tsv.gz", payload)
-    wheel = buf.getvalue()
-    meta = json.dumps({"urls": [{"filename": "secactpy-0.3.1-py3-none-any.whl", "url": "https://x/whl"}]})
-    seen = []
-
-    def urlopen(url, timeout=None):
-        seen.append(url)
-        return io.BytesIO(meta.encode() if url.endswith("/json") else wheel)
-
-    monkeypatch.setattr(sigmod.urllib.request, "urlopen", urlopen)
-    return seen
-
-
 def test_fetch_secact_extracts_from_wheel(monkeypatch, tmp_path):
+    """The wheel comes through pip's configured index (a local mirror here), md5-checked, written atomically."""
     payload = b"gene\tP1\nG1\t1.0\n"
-    seen = _fake_pypi(monkeypatch, payload)
-    monkeypatch.setattr(sigmod, "SECACT_MD5", hashlib.md5(payload).hexdigest())
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    monkeypatch.delenv("CYTODASK_SIGNATURE_DIR", raising=False)
-    path = sigmod.locate_secact()  # not found -> downloaded into the cache
+    monkeypatch.setattr(download, "SECACT_MD5", hashlib.md5(payload).hexdigest())
+    with serve_index(tmp_path / "index", payload) as (url, seen):
+        pip_env(monkeypatch, url, tmp_path)
+        path = sigmod.locate_secact()  # not found -> downloaded into the cache
     assert path == tmp_path / "cytodask" / "signatures" / "SecAct.tsv.gz"
     assert path.read_bytes() == payload
-    assert seen == ["https://pypi.org/pypi/secactpy/0.3.1/json", "https://x/whl"]
+    assert any(p.startswith("/simple/secactpy/") for p in seen) and any(p.endswith(WHEEL) for p in seen)
     assert not [p for p in path.parent.iterdir() if p.suffix == ".part"]
 
 
-def test_fetch_secact_rejects_bad_checksum(monkeypatch, tmp_path):
-    _fake_pypi(monkeypatch, b"tampered")
-    with pytest.raises(OSError, match="md5"):
-        sigmod.fetch_secact(tmp_path)
-    assert not (tmp_path / "SecAct.tsv.gz").exists()
-    monkeypatch.setattr(sigmod.urllib.request, "urlopen", lambda url, timeout=None: io.BytesIO(
-        b'{"urls": [{"filename": "a.whl", "url": "u"}]}' if url.endswith("/json") else b"not a zip"))
-    with pytest.raises(OSError, match="not a secactpy wheel"):
-        sigmod.fetch_secact(tmp_path)
+@pytest.mark.parametrize("with_pip", [True, False])
+def test_fetch_secact_rejects_bad_checksum(monkeypatch, tmp_path, with_pip):
+    if not with_pip:  # the simple-page reader used where pip is not installed
+        monkeypatch.setattr(download.importlib.util, "find_spec", lambda name: None)
+    with serve_index(tmp_path / "bad", b"tampered") as (url, _):
+        pip_env(monkeypatch, url, tmp_path)
+        with pytest.raises(OSError, match="md5"):
+            sigmod.fetch_secact(tmp_path / "out")
+    assert not (tmp_path / "out" / "SecAct.tsv.gz").exists()
+    with serve_index(tmp_path / "nodata", None) as (url, _):
+        with pytest.raises(OSError, match="not a secactpy wheel"):
+            sigmod.fetch_secact(tmp_path / "out", index_url=url)
 
 
 def _custom() -> pd.DataFrame:
