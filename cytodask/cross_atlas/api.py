@@ -8,7 +8,7 @@ from cytodask.cross_atlas.conserved import conserved_signatures, sign_consistenc
 from cytodask.cross_atlas.consistency import consistency, pairwise_correlations
 from cytodask.cross_atlas.harmonize import harmonize
 from cytodask.cross_atlas.meta import meta_analysis
-from cytodask.cross_atlas.profiles import check_long
+from cytodask.cross_atlas.profiles import check_long, roll_up, shared_level
 
 TABLES = ("mapping", "conserved", "consistency", "pairs", "harmonized", "meta", "sign_consistency")
 
@@ -30,11 +30,22 @@ def harmonized_profiles(long: pd.DataFrame) -> pd.DataFrame:
 
 
 def cross_atlas_tables(long: pd.DataFrame, mapping: pd.DataFrame, effects: pd.DataFrame | None = None, *,
-                       min_types: int = 3, alpha: float = 0.05) -> dict[str, pd.DataFrame]:
+                       min_types: int = 3, alpha: float = 0.05, level: str = "shared") -> dict[str, pd.DataFrame]:
     """Mapping, conserved signatures (W), consistency (pairs and score), ComBat profiles, and, given
     correlation effects (:func:`~cytodask.cross_atlas.inputs.correlation_effects`), their meta-analysis
-    and sign consistency per signature × variable × common type."""
+    and sign consistency per signature × variable × common type.
+
+    ``level="shared"`` first rolls every common type up to the deepest type all atlases have
+    (:func:`~cytodask.cross_atlas.profiles.roll_up`); the mapping table gains that ``compared_as`` column.
+    """
     check_long(long)
+    if level == "shared":
+        types = {a: set(g["common"].dropna()) for a, g in long.groupby("atlas", observed=True)}
+        up = shared_level(types)
+        mapping = mapping.assign(compared_as=mapping["common"].map(up))
+        if effects is not None:
+            effects = effects.assign(common=effects["common"].map(lambda c: up.get(c, c)))
+    long = roll_up(long, level=level)
     tables = {"mapping": mapping.reset_index(drop=True),
               "conserved": conserved_signatures(long, min_types=min_types),
               "consistency": consistency(long, min_types=min_types),

@@ -59,7 +59,8 @@ def long_activities(atlases: Sequence[Mapping[str, Any]], *, extra: Any = None,
     """Every atlas's activity samples as one long table, with labels mapped to the common vocabulary.
 
     ``atlases`` may carry an AnnData as ``adata`` instead of ``results``/``activity``. Returns
-    ``(long, mapping)``: ``long`` = ``atlas, sample, label, common, signature, value``; ``mapping`` =
+    ``(long, mapping)``: ``long`` = ``atlas, sample, label, common, signature, value`` (and ``n_cells``
+    when the samples are pseudobulk columns); ``mapping`` =
     ``atlas, label, common, source, score`` (unmapped labels included, with ``common`` missing).
     """
     import anndata
@@ -81,10 +82,13 @@ def long_activities(atlases: Sequence[Mapping[str, Any]], *, extra: Any = None,
         mapping = map_cell_types(pd.unique(labels), atlas=_crosswalk_name(a), extra=extra)
         lookup = dict(zip(mapping["label"], mapping["common"], strict=True))
         n_obs, n_sig = values.shape
-        frames.append(pd.DataFrame({
+        frame = pd.DataFrame({
             "atlas": a["name"], "sample": np.repeat(obs[a["sample"]].astype(str).to_numpy(), n_sig),
             "label": np.repeat(labels, n_sig), "common": np.repeat([lookup.get(x) for x in labels], n_sig),
-            "signature": np.tile(np.asarray(adata.var_names, dtype=str), n_obs), "value": values.ravel()}))
+            "signature": np.tile(np.asarray(adata.var_names, dtype=str), n_obs), "value": values.ravel()})
+        if "n_cells" in obs.columns:  # pseudobulk cell counts: weights when labels are rolled up
+            frame["n_cells"] = np.repeat(obs["n_cells"].to_numpy(float), n_sig)
+        frames.append(frame)
         maps.append(mapping.assign(atlas=a["name"])[["atlas", "label", "common", "source", "score"]])
     return pd.concat(frames, ignore_index=True), pd.concat(maps, ignore_index=True)
 

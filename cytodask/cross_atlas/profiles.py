@@ -45,3 +45,40 @@ def shared_matrix(means: pd.DataFrame, signature: str) -> pd.DataFrame:
     """atlases × common types of ``signature``'s means, restricted to types present in every atlas."""
     m = means[means["signature"] == signature].pivot(index="atlas", columns="common", values="mean")
     return m.dropna(axis=1, how="any")
+
+
+def shared_level(types_by_atlas: dict[str, set[str]]) -> dict[str, str]:
+    """Each common type → its most specific ancestor (itself included) known in every atlas.
+
+    An atlas knows a type when one of its labels maps to it or to a descendant of it. ``cDC2`` of one
+    atlas meets ``DC`` of another as ``DC``; ``Memory CD8 T`` meets a bare ``CD8 T`` as ``CD8 T``. A type
+    with no ancestor known everywhere stays itself (and is compared with nothing).
+    """
+    from cytodask.core.vocabulary import ancestors
+
+    known = [set().union(*(ancestors(t) for t in types)) if types else set() for types in types_by_atlas.values()]
+    everywhere = set.intersection(*known) if known else set()
+    out = {}
+    for t in set().union(*types_by_atlas.values()):
+        out[t] = next((a for a in ancestors(t) if a in everywhere), t)
+    return out
+
+
+def roll_up(data: pd.DataFrame, *, level: str = "shared") -> pd.DataFrame:
+    """Long activities at the common level the atlases share (``level="shared"``) or as mapped (``"fine"``).
+
+    Rolled-up labels of one sample are merged: their activities are averaged, weighted by ``n_cells``
+    when the table has it (the pseudobulk's cell counts), so a sample keeps one value per type.
+    """
+    if level == "fine":
+        return data
+    if level != "shared":
+        raise ValueError(f"level={level!r}: use 'shared' (the deepest types every atlas has) or 'fine'")
+    d = data.dropna(subset=["common"])
+    types = {a: set(g["common"]) for a, g in d.groupby("atlas", observed=True)}
+    d = d.assign(common=d["common"].map(shared_level(types)))
+    w = d["n_cells"].astype(float) if "n_cells" in d.columns else pd.Series(1.0, index=d.index)
+    d = d.assign(_w=w, _wv=w * d["value"])
+    g = d.groupby(["atlas", "sample", "common", "signature"], sort=True, observed=True)
+    out = pd.DataFrame({"value": g["_wv"].sum() / g["_w"].sum(), "n_cells": g["_w"].sum()}).reset_index()
+    return out

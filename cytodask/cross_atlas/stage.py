@@ -20,7 +20,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import dask
 import pandas as pd
@@ -36,14 +36,14 @@ from cytodask.cross_atlas.inputs import check_atlases, stage_dir
 
 
 def _block(state: StageState, fingerprint: str, atlases: list[dict[str, str]], crosswalk: str | None,
-           min_types: int, alpha: float) -> dict[str, Any]:
+           min_types: int, alpha: float, level: str) -> dict[str, Any]:
     from cytodask.cross_atlas.api import cross_atlas_tables
     from cytodask.cross_atlas.inputs import correlation_effects, long_activities
 
     long, mapping = long_activities(atlases, extra=crosswalk)
     corr = {a["name"]: read_table(stage_dir(a, a["correlation"])) for a in atlases if a.get("correlation")}
     effects = correlation_effects(corr, mapping, {a["name"]: a["cell_type"] for a in atlases}) if corr else None
-    tables = cross_atlas_tables(long, mapping, effects, min_types=min_types, alpha=alpha)
+    tables = cross_atlas_tables(long, mapping, effects, min_types=min_types, alpha=alpha, level=level)
     root = zarr.open_group(str(state.path), mode="w", zarr_format=3)
     for name, table in tables.items():
         write_table(root, table, name=name)
@@ -77,6 +77,9 @@ class CrossAtlasStage(Stage):
         Fewest shared common types for a W or a profile correlation.
     alpha
         Significance level of the sign-consistency count and the meta-analysis CI (``1 − alpha``).
+    level
+        ``"shared"``: compare every type at the deepest common type all atlases have (``Memory CD8 T``
+        of one atlas and ``CD8 T`` of another meet as ``CD8 T``); ``"fine"``: as mapped.
     """
 
     version = "1"
@@ -84,11 +87,14 @@ class CrossAtlasStage(Stage):
     path_params = ("crosswalk",)
 
     def __init__(self, name: str, *, inputs: tuple[str, ...] = (), atlases: list[dict[str, str]],
-                 crosswalk: str | None = None, min_types: int = 3, alpha: float = 0.05) -> None:
+                 crosswalk: str | None = None, min_types: int = 3, alpha: float = 0.05,
+                 level: Literal["shared", "fine"] = "shared") -> None:
         super().__init__(name, inputs=inputs)
         check_atlases(atlases)
+        if level not in ("shared", "fine"):
+            raise ValueError(f"level={level!r}: use 'shared' or 'fine'")
         self.atlases = [dict(a) for a in atlases]
-        self.crosswalk, self.min_types, self.alpha = crosswalk, int(min_types), float(alpha)
+        self.crosswalk, self.min_types, self.alpha, self.level = crosswalk, int(min_types), float(alpha), level
 
     @classmethod
     def from_spec(cls, name: str, options: dict[str, Any], ctx: Any) -> Stage:
@@ -101,7 +107,7 @@ class CrossAtlasStage(Stage):
         return cls(name, **{**options, "atlases": atlases})
 
     def params(self) -> dict[str, Any]:
-        return {"atlases": self.atlases, "min_types": self.min_types, "alpha": self.alpha}
+        return {"atlases": self.atlases, "min_types": self.min_types, "alpha": self.alpha, "level": self.level}
 
     def external_inputs(self) -> dict[str, Path]:
         files = super().external_inputs()
@@ -132,7 +138,7 @@ class CrossAtlasStage(Stage):
 
     def block_tasks(self, ctx: StageContext, blocks: list[int]) -> list[Any]:
         return [dask.delayed(_block, pure=True)(ctx.state, ctx.fingerprint, self.atlases, self.crosswalk,
-                                                self.min_types, self.alpha,
+                                                self.min_types, self.alpha, self.level,
                                                 dask_key_name=f"cross_atlas-{ctx.name}-{ctx.fingerprint[:8]}")]
 
     def finalize(self, ctx: StageContext) -> dict[str, Any]:
