@@ -3,7 +3,7 @@
 #   benchmarks/gpu_check.sh            on a machine with one H100/H200 and the carried wheels
 #   benchmarks/gpu_check.sh --dry-run  anywhere: the Python parts on NumPy at toy sizes
 # 1. without a CUDA device: writes $OUT/gpu_check.json with status "no_gpu" and exits 2 (nothing measured);
-# 2. installs .device-wheels/*.whl when present (dask, distributed, dask-cuda, zarr, anndata, hypothesis, ...);
+# 2. installs .device-wheels/*.whl when present (dask, distributed, dask-cuda, zarr, anndata, hypothesis, rmm, ...);
 # 3. pytest -m gpu over the test files that hold GPU tests ($OUT/gpu_pytest.xml, .txt);
 # 4. python -m benchmarks.gpu_check: GEMM rate, SecAct-shaped analytic activity on 1M cells, the
 #    permutation test against its FLOP floor, pseudobulk of 1M cells, Wilcoxon 1,170 x 100k
@@ -31,11 +31,13 @@ fi
 if compgen -G ".device-wheels/*.whl" > /dev/null; then  # only on the GPU machine: py3.12 wheels for it alone
   "$PY" -m pip install -q --no-index --no-deps .device-wheels/*.whl || { echo "gpu_check: installing .device-wheels failed" >&2; exit 3; }
 fi
+"$PY" -m pip install -q --no-index --no-deps --no-build-isolation -e . > /dev/null 2>&1 ||
+  echo "gpu_check: cytodask not installed (its stage entry points): running from PYTHONPATH" >&2
 "$PY" -c "import dask, distributed, zarr, anndata" || { echo "gpu_check: dask/zarr/anndata missing: carry .device-wheels (README, GPU check)" >&2; exit 3; }
 
 mapfile -t gpu_tests < <(grep -rlE "requires_gpu|mark\.gpu" tests --include='test_*.py' | sort)
 timeout $(( total / 2 )) "$PY" -m pytest -m gpu -q -p no:cacheprovider -o addopts="" --continue-on-collection-errors \
-  --junitxml="$OUT/gpu_pytest.xml" "${gpu_tests[@]}" > "$OUT/gpu_pytest.txt" 2>&1
+  --durations=15 -rfE --junitxml="$OUT/gpu_pytest.xml" "${gpu_tests[@]}" > "$OUT/gpu_pytest.txt" 2>&1
 test_rc=$?
 tail -n 40 "$OUT/gpu_pytest.txt"
 
