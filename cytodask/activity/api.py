@@ -152,7 +152,7 @@ def infer(
         params.update(backend="blocks", centred=gene_mean is not None, lazy=True)
         return LazyActivity(**out, signatures=prep.names, samples=sample_names,  # type: ignore[return-value]
                             coverage=prep.match.coverage, genes=prep.match.genes, params=params,
-                            orientation=orientation)
+                            orientation=orientation, obs=expr.obs if is_anndata(expr) else None)
     threads = check_threads(threads)  # one thread inside a Dask task (core.backend.in_dask_task)
     stats, empty, centred = run_in_memory(mat, prep.T, prep.match.expr_idx, control=ctrl, input_kind=input_kind,
                                           scale=scale, method=method, perm_table=table, batch_size=batch_size,

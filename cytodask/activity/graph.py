@@ -144,6 +144,7 @@ class LazyActivity:
     genes: pd.Index
     params: dict[str, Any]
     orientation: Orientation = "samples"
+    obs: pd.DataFrame | None = None  # the input's obs (AnnData input), kept by to_anndata()
 
     def compute(self, **kwargs: Any) -> ActivityResult:
         """Compute everything in one pass; returns the in-memory :class:`ActivityResult` (same orientation)."""
@@ -153,4 +154,4 @@ class LazyActivity:
                   for k, v in zip(KEYS, values, strict=False)}
         return ActivityResult(**frames, coverage=self.coverage,
                               empty=pd.Series(values[4].astype(bool), index=self.samples, name="empty"),
-                              genes=self.genes, params=self.params).oriented(self.orientation)
+                              genes=self.genes, params=self.params, obs=self.obs).oriented(self.orientation)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import anndata as ad
+import dask.array as da
 import numpy as np
 import pandas as pd
 import pytest
@@ -132,6 +133,9 @@ def test_to_anndata_keeps_obs(cells: ad.AnnData):
     assert out.obs.is_empty.dtype == bool and not out.obs.is_empty.any()
     assert infer(pd.DataFrame(cells.X[:5].toarray().T, index=cells.var_names), min_genes=50).to_anndata() \
         .obs.columns.tolist() == ["is_empty"]
+    lazy = ad.AnnData(X=da.from_array(cells.X.toarray(), chunks=(80, -1)), obs=cells.obs, var=cells.var)
+    assert list(infer(lazy, min_genes=50).compute(scheduler="sync").to_anndata().obs.columns) == \
+        ["cell_type", "sample", "is_empty"]
 
 
 @pytest.mark.slow
