@@ -114,7 +114,8 @@ class Config:
     dashboard_address
         Where the Dask dashboard listens (``":8787"``; ``":0"`` for any free port).
     output_dir
-        Result store root.
+        Result store root. A relative path is made absolute against the working directory
+        when a run starts (workers of an existing cluster or SLURM run elsewhere).
     checkpoint
         :class:`CheckpointConfig`.
     slurm
