@@ -37,7 +37,8 @@ def counts_store(folder, adata, dtype: str, batch_size: int = 500):
     """``adata`` with X in ``dtype``, converted to an atlas store under ``folder`` (cached by dtype and blocks)."""
     from pathlib import Path
 
-    from cytodask.ingest import LocalH5ADSource, convert
+    from cytodask.ingest import LocalH5ADSource
+    from cytodask.ingest.convert import convert
 
     folder = Path(folder)
     store = folder / f"{dtype}-{batch_size}.zarr"
@@ -47,3 +48,62 @@ def counts_store(folder, adata, dtype: str, batch_size: int = 500):
         a.write_h5ad(folder / f"{dtype}.h5ad")
         convert(LocalH5ADSource(folder / f"{dtype}.h5ad"), store, batch_size=batch_size, fsync=False)
     return store
+
+
+# What CuPy 13 and cupyx lack that NumPy/SciPy have (the GPU code must not call them).
+CUPY_LACKS = ("nanquantile", "repeat")
+CUPYX_SPECIAL_LACKS = ("stdtr", "betaincc", "stdtrit")
+
+
+def install_fake_cupy(monkeypatch) -> None:
+    """Put a NumPy-backed stand-in for ``cupy``/``cupyx`` in ``sys.modules`` (CPU tests of the CuPy branches).
+
+    It computes with NumPy/SciPy, so the device branches (``xp is not np``) run their Python on the CPU
+    and must give the NumPy branches' numbers; it lacks what CuPy 13 lacks (:data:`CUPY_LACKS`,
+    :data:`CUPYX_SPECIAL_LACKS`), its sparse matrices refuse integer values as cupyx's do, and it
+    reports one device. Arrays it makes are NumPy arrays, so code that dispatches on an array's type
+    sees NumPy: this checks the branches chosen by a backend name, not CuPy's own behaviour.
+    """
+    import sys
+    import types
+
+    import numpy as np
+    import scipy.linalg
+    import scipy.sparse as sp
+    import scipy.special
+
+    def forward(name: str, target, lacks=()):
+        mod = types.ModuleType(name)
+
+        def __getattr__(attr: str):
+            if attr in lacks:
+                raise AttributeError(f"{name} has no {attr!r} (as CuPy 13)")
+            return getattr(target, attr)
+
+        mod.__getattr__ = __getattr__  # type: ignore[attr-defined]
+        return mod
+
+    cupy = forward("cupy", np, CUPY_LACKS)
+    device = types.SimpleNamespace(id=0, synchronize=lambda: None, mem_info=(80 * 2**30, 80 * 2**30))
+    cupy.cuda = types.SimpleNamespace(Device=lambda *a: device,  # type: ignore[attr-defined]
+                                      runtime=types.SimpleNamespace(getDeviceCount=lambda: 1))
+    cupy.asnumpy = np.asarray  # type: ignore[attr-defined]
+
+    def csr_matrix(arg, shape=None, dtype=None, copy=False):
+        m = sp.csr_matrix(arg, shape=shape, dtype=dtype, copy=copy)
+        if m.dtype.char not in "?fdFD":
+            raise ValueError("Only bool, float32, float64, complex64 and complex128 are supported")
+        return m
+
+    sparse = forward("cupyx.scipy.sparse", sp)
+    sparse.csr_matrix = csr_matrix  # type: ignore[attr-defined]
+    special = forward("cupyx.scipy.special", scipy.special, CUPYX_SPECIAL_LACKS)
+    linalg = forward("cupyx.scipy.linalg", scipy.linalg)
+    cupyx_scipy = types.ModuleType("cupyx.scipy")
+    cupyx_scipy.sparse, cupyx_scipy.special, cupyx_scipy.linalg = sparse, special, linalg  # type: ignore[attr-defined]
+    cupyx = types.ModuleType("cupyx")
+    cupyx.scipy = cupyx_scipy  # type: ignore[attr-defined]
+    for name, mod in (("cupy", cupy), ("cupyx", cupyx), ("cupyx.scipy", cupyx_scipy),
+                      ("cupyx.scipy.sparse", sparse), ("cupyx.scipy.special", special),
+                      ("cupyx.scipy.linalg", linalg)):
+        monkeypatch.setitem(sys.modules, name, mod)

@@ -16,9 +16,10 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from cytodask.ingest import LocalH5ADSource, convert, open_atlas
+from cytodask.ingest import LocalH5ADSource, open_atlas
 from cytodask.ingest import atlas as atlas_mod
 from cytodask.ingest.atlas import device_dtype
+from cytodask.ingest.convert import convert
 
 
 class _FakeCupyCSR:
