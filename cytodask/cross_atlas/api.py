@@ -45,7 +45,7 @@ def cross_atlas_tables(long: pd.DataFrame, mapping: pd.DataFrame, effects: pd.Da
         mapping = mapping.assign(compared_as=mapping["common"].map(up))
         if effects is not None:
             effects = effects.assign(common=effects["common"].map(lambda c: up.get(c, c)))
-    long = roll_up(long, level=level)
+    long = roll_up(long, level=level)  # also one value per sample × type × signature at level="fine"
     tables = {"mapping": mapping.reset_index(drop=True),
               "conserved": conserved_signatures(long, min_types=min_types),
               "consistency": consistency(long, min_types=min_types),

@@ -67,16 +67,16 @@ def shared_level(types_by_atlas: dict[str, set[str]]) -> dict[str, str]:
 def roll_up(data: pd.DataFrame, *, level: str = "shared") -> pd.DataFrame:
     """Long activities at the common level the atlases share (``level="shared"``) or as mapped (``"fine"``).
 
-    Rolled-up labels of one sample are merged: their activities are averaged, weighted by ``n_cells``
-    when the table has it (the pseudobulk's cell counts), so a sample keeps one value per type.
+    Labels of one sample that reach one type (rolled up, or several pseudobulk columns of one sample such
+    as scAtlas's tissues) are merged: their activities are averaged, weighted by ``n_cells`` when the table
+    has it (the pseudobulk's cell counts), so a sample keeps one value per type and signature.
     """
-    if level == "fine":
-        return data
-    if level != "shared":
+    if level not in ("shared", "fine"):
         raise ValueError(f"level={level!r}: use 'shared' (the deepest types every atlas has) or 'fine'")
     d = data.dropna(subset=["common"])
-    types = {a: set(g["common"]) for a, g in d.groupby("atlas", observed=True)}
-    d = d.assign(common=d["common"].map(shared_level(types)))
+    if level == "shared":
+        types = {a: set(g["common"]) for a, g in d.groupby("atlas", observed=True)}
+        d = d.assign(common=d["common"].map(shared_level(types)))
     w = d["n_cells"].astype(float) if "n_cells" in d.columns else pd.Series(1.0, index=d.index)
     d = d.assign(_w=w, _wv=w * d["value"])
     g = d.groupby(["atlas", "sample", "common", "signature"], sort=True, observed=True)

@@ -110,3 +110,38 @@ def test_one_atlas_is_refused(world) -> None:
     with pytest.raises(ValueError, match="at least two atlases"):
         long, _ = long_activities([world["cima"]["entry"]])
         conserved_signatures(long)
+
+
+def test_spec_runner(world, tmp_path, capsys) -> None:
+    """A source-less spec (as graphs/cross_atlas.toml) runs with python -m cytodask.cross_atlas, then skips."""
+    from cytodask.cross_atlas.__main__ import main
+
+    lines = ['[config]', f'output_dir = "{tmp_path / "out"}"', "", "[[stages]]", 'name = "cross_atlas"',
+             'type = "cross_atlas"', 'level = "shared"']
+    for w in world.values():
+        lines += ["", "[[stages.atlases]]", *[f'{k} = "{v}"' for k, v in w["entry"].items()]]
+    spec = tmp_path / "cross.toml"
+    spec.write_text("\n".join(lines) + "\n")
+    assert main([str(spec)]) == 0
+    assert main([str(spec)]) == 0
+    state = ResultStore(tmp_path / "out").stage("cross_atlas").status()
+    assert state["state"] == "complete"
+    bad = tmp_path / "bad.toml"
+    bad.write_text(spec.read_text().replace('name = "inflammation"', 'name = "cima"'))
+    assert main([str(bad)]) == 1  # atlas names repeat
+    fine = tmp_path / "fine.toml"  # as mapped, the three atlases share 2 types only: said, not a crash
+    fine.write_text(spec.read_text().replace('level = "shared"', 'level = "fine"').replace(
+        str(tmp_path / "out"), str(tmp_path / "out_fine")))
+    assert main([str(fine)]) == 1
+    assert "no signature has 3 cell types shared by the atlases (at most 2)" in capsys.readouterr().err
+
+
+def test_graph_spec_builds() -> None:
+    from pathlib import Path
+
+    from cytodask.orchestration.spec import load_spec
+
+    spec = load_spec(Path(__file__).resolve().parents[2] / "graphs" / "cross_atlas.toml")
+    stages = spec.build(skip_types=("convert",))
+    assert [type(s).__name__ for s in stages] == ["CrossAtlasStage", "SearchIndexStage"]
+    assert [a["name"] for a in stages[0].atlases] == ["cima", "inflammation", "scatlas"]
