@@ -85,8 +85,11 @@ def install_fake_cupy(monkeypatch) -> None:
 
     cupy = forward("cupy", np, CUPY_LACKS)
     device = types.SimpleNamespace(id=0, synchronize=lambda: None, mem_info=(80 * 2**30, 80 * 2**30))
-    cupy.cuda = types.SimpleNamespace(Device=lambda *a: device,  # type: ignore[attr-defined]
-                                      runtime=types.SimpleNamespace(getDeviceCount=lambda: 1))
+    runtime = types.SimpleNamespace(getDeviceCount=lambda: 1, runtimeGetVersion=lambda: 13000,
+                                    driverGetVersion=lambda: 13000,
+                                    getDeviceProperties=lambda i: {"name": b"Fake GPU", "totalGlobalMem": 80 * 2**30})
+    cupy.cuda = types.SimpleNamespace(Device=lambda *a: device, runtime=runtime)  # type: ignore[attr-defined]
+    cupy.__version__ = "13.0.0-fake"  # type: ignore[attr-defined]
     cupy.asnumpy = np.asarray  # type: ignore[attr-defined]
 
     def csr_matrix(arg, shape=None, dtype=None, copy=False):

@@ -76,3 +76,20 @@ def test_pytest_summary(tmp_path: Path):
     s = gpu_check.pytest_summary(1, str(xml))
     assert s == {"rc": 1, "tests": 3, "failures": 1, "errors": 0, "skipped": 1, "failed_tests": ["tests.a::t2"]}
     assert gpu_check.pytest_summary(None, str(tmp_path / "none.xml")) == {"rc": None}
+
+
+def test_device_path_through_a_stand_in_cupy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The non-dry path (backend resolution, device info, budget, synchronisation) on a NumPy-backed CuPy."""
+    from benchmarks import gpu_workloads
+    from tests.gpu_util import install_fake_cupy
+
+    install_fake_cupy(monkeypatch)
+    monkeypatch.setattr(gpu_workloads, "FULL", gpu_workloads.DRY)
+    out = tmp_path / "r.json"
+    assert gpu_check.main(["--out", str(out), "--budget", "600", "--pytest-rc", "0"]) == 0
+    report = json.loads(out.read_text())
+    assert report["status"] == "ok" and report["backend"] == "cupy" and report["device"]["name"] == "Fake GPU"
+    assert report["errors"] == {} and all(name in report for name in gpu_check.WORKLOADS)
+    assert gpu_check.main(["--out", str(out), "--budget", "1"]) == 1  # no time left: skipped, said so
+    report = json.loads(out.read_text())
+    assert report["status"] == "partial" and "budget left" in report["skipped"]["activity_analytic"]
