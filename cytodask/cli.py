@@ -163,7 +163,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
             detail = f" {r.done} of {r.n_blocks if r.n_blocks is not None else '?'} blocks"
         elif r.state == "complete":
             detail = f" ({blocks(r.n_blocks)})"
-        elif r.state == "stale":
+        elif r.state == "stale" and not r.problems:  # else the problems below say why
             detail = " (inputs, parameters or code changed: will recompute)"
         elif r.state == "damaged":
             detail = f" ({r.problems[0]}; the next rebuild recomputes it)"
