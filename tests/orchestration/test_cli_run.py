@@ -80,3 +80,15 @@ def test_pseudobulk_level_exports_and_carried_columns(tmp_path: Path, e2e_atlas:
                                                  strict=True))
     samples = ad.read_zarr(out / "stages" / "pseudobulk_sample" / "data.zarr")
     assert "donor" in samples.obs.columns and "cell_type_l1" not in samples.obs.columns
+
+
+@pytest.mark.slow
+def test_readme_signal_lines_are_what_the_demo_prints(tmp_path: Path):
+    """14.14: the README quotes the planted-signal lines of `cytodask demo` (default atlas) as it prints them."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    quoted = [line for line in text.splitlines() if line.startswith("planted signal")]
+    out = subprocess.run([sys.executable, "-m", "cytodask.cli", "demo", "--output", str(tmp_path / "demo"), "-q"],
+                         capture_output=True, text=True, cwd=ROOT, timeout=1800)
+    printed = [line for line in out.stdout.splitlines() if line.startswith("planted signal")]
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert quoted and quoted == printed
