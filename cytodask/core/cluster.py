@@ -113,7 +113,7 @@ def _plugin_class() -> type:
 
 
 def cluster_kind(config: Config) -> str:
-    """Which cluster :func:`cluster` would use: ``address``, ``cuda``, ``local`` or ``none``."""
+    """Which cluster :func:`cluster` would use: ``address``, ``cuda``, ``local``, ``slurm`` or ``none``."""
     if config.scheduler_address:
         return "address"
     if config.cluster == "none":
