@@ -38,7 +38,7 @@ def counts_store(folder, adata, dtype: str, batch_size: int = 500):
     from pathlib import Path
 
     from cytodask.ingest import LocalH5ADSource
-    from cytodask.ingest.convert import convert
+    from cytodask.ingest.conversion import convert
 
     folder = Path(folder)
     store = folder / f"{dtype}-{batch_size}.zarr"

@@ -11,7 +11,7 @@ import importlib
 _WHERE = {
     "Atlas": "atlas", "open_atlas": "atlas",
     "DataSource": "base", "Schema": "base", "check_counts": "base", "detect_symbol_column": "base",
-    "ConvertStage": "convert", "convert": "convert",
+    "ConvertStage": "conversion", "convert": "conversion",
     "LocalH5ADSource": "h5ad",
     "SUPPORTED": "sources", "open_source": "sources",
     "CellxgeneCensusSource": "census", "RemoteH5ADSource": "remote", "TenXSource": "tenx", "LoomSource": "loom",

@@ -3,7 +3,7 @@
 A :class:`DataSource` exposes its shape and metadata (:meth:`schema`,
 :meth:`obs`, :meth:`var`) and random access to rows of counts
 (:meth:`read_rows`), always as CSR blocks of cells — never the whole matrix.
-The atlas-store conversion (:mod:`cytodask.ingest.convert`) consumes only this
+The atlas-store conversion (:mod:`cytodask.ingest.conversion`) consumes only this
 interface, so H5AD, 10x, Loom, remote and Census sources slot in unchanged.
 """
 
@@ -115,7 +115,7 @@ class DataSource(abc.ABC):
         resumable, and a no-op for an unchanged source. Returns the conversion's
         :class:`~cytodask.core.runner.StageReport`.
         """
-        from cytodask.ingest.convert import convert
+        from cytodask.ingest.conversion import convert
 
         return convert(self, store, **kwargs)
 
@@ -181,7 +181,7 @@ def check_counts(
     def fix() -> str:
         names = layers() if layers else None
         hint = f" (layers in this file: {names})" if names else ""
-        return f"fix those cells in the input, or pass --layer NAME with the raw counts{hint}"
+        return f"fix those cells in the input, or pass layer=NAME (command line: --layer NAME) with the raw counts{hint}"
 
     if np.issubdtype(data.dtype, np.floating) and not np.isfinite(data).all():
         raise ValueError(f"{where}: {matrix} holds NaN or infinite values in {bad_cells(~np.isfinite(data))}; "
@@ -196,7 +196,8 @@ def check_counts(
         hint = f"; layers in this file: {names}" if names else ""
         msg = (
             f"{where}: the matrix holds non-integer values (e.g. {data[np.mod(data, 1) != 0][0]:g}), so it "
-            f"looks normalized, but raw counts are needed; pass --layer NAME with the raw-count layer{hint}"
+            f"looks normalized, but raw counts are needed; pass layer=NAME (command line: --layer NAME) with the "
+            f"raw-count layer, or layer='raw' for AnnData's .raw{hint}"
         )
         if mode == "strict":
             raise ValueError(msg)

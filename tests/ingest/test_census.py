@@ -17,7 +17,7 @@ import tiledbsoma as soma
 import tiledbsoma.io
 
 from cytodask.ingest.census import DEFAULT_OBS_COLUMNS, CellxgeneCensusSource
-from cytodask.ingest.convert import convert
+from cytodask.ingest.conversion import convert
 from tests.conftest import make_counts_adata
 
 DESIGN_QUERY = {"tissue": "blood", "cell_type": ["T cell", "B cell"], "disease": "COVID-19", "max_cells": 150}

@@ -277,7 +277,8 @@ def test_bad_values_name_the_cells_and_the_matrix(tmp_path: Path, counts_adata):
     a.X.data[a.X.indptr[1500]] = np.inf
     a.write_h5ad(tmp_path / "neg.h5ad")
     with pytest.raises(ValueError, match=r"cells 1000\.\.1500: X holds negative values \(min -2\) in 1 cell\(s\) "
-                                         r"\(rows \[1203\]\).*pass --layer NAME with the raw counts \(layers in this "
+                                         r"\(rows \[1203\]\).*pass layer=NAME \(command line: --layer NAME\) with the raw counts "
+                                         r"\(layers in this "
                                          r"file: \['raw'\]\)"):
         convert(LocalH5ADSource(tmp_path / "neg.h5ad"), tmp_path / "neg.zarr", batch_size=500)
     b = counts_adata.copy()

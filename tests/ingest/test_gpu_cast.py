@@ -19,7 +19,7 @@ import scipy.sparse as sp
 from cytodask.ingest import LocalH5ADSource, open_atlas
 from cytodask.ingest import atlas as atlas_mod
 from cytodask.ingest.atlas import device_dtype
-from cytodask.ingest.convert import convert
+from cytodask.ingest.conversion import convert
 
 
 class _FakeCupyCSR:

@@ -26,7 +26,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from cytodask.ingest.convert import convert
+from cytodask.ingest.conversion import convert
 from cytodask.ingest.remote import RemoteH5ADSource, redact
 from tests.conftest import make_counts_adata
 
