@@ -118,7 +118,7 @@ def _ours(adata: ad.AnnData, sig: Path, method: str, n_rand: int, backend: str
     from cytodask.activity import infer
 
     kwargs = {"input_kind": "counts", "group": False, "seed": 0, "rng": "srand", "backend": backend,
-              "method": method, "n_rand": n_rand}
+              "method": method, **({"n_rand": n_rand} if method == "permutation" else {})}
     with PeakRSS() as peak:
         t = time.perf_counter()
         res = infer(adata, str(sig), **kwargs)
