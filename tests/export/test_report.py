@@ -24,6 +24,8 @@ from cytodask.export.report import build_report, run_summary, stage_rows
 REPO = Path(__file__).resolve().parents[2]
 STAGES = ["convert", "pseudobulk", "activity", "disease_vs_healthy", "export"]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+#: figures of the validation stage of graphs/demo.toml (cytodask.validation.report), after the heatmap/volcano
+VALIDATION_FIGURES = ["validation-quality", "validation-pb-sc", "validation-auc", "validation-coverage"]
 VOID = {"meta", "img", "br", "hr", "input", "link"}
 
 
@@ -149,7 +151,7 @@ def test_run_summary_and_stage_table(result_dir: Path, page):
 
 def test_figures_are_embedded_pngs(page):
     _, _, parsed = page
-    assert [img["id"] for img in parsed.images] == ["heatmap", "volcano"]
+    assert [img["id"] for img in parsed.images] == ["heatmap", "volcano", *VALIDATION_FIGURES]
     # 8 donors < min_n = 10 per cell type: no correlation can be computed, and the page says why
     assert "no correlation could be computed: 'n<10' (430 rows)" in "".join(parsed.text)
     for img in parsed.images:
@@ -196,7 +198,7 @@ def test_missing_differential_stage_is_not_available(result_dir: Path, tmp_path:
     parsed = Page(build_report(out).read_text())
     text = "".join(parsed.text)
     assert "not available (stage 'disease_vs_healthy' did not run)" in text
-    assert [img["id"] for img in parsed.images] == ["heatmap"]
+    assert [img["id"] for img in parsed.images] == ["heatmap", *VALIDATION_FIGURES]
     rows = {r[0]: r for r in parsed.tables["stages"][1:]}
     assert rows["disease_vs_healthy"][1] == "not started"
 
