@@ -111,3 +111,38 @@ def test_smallest_keys_is_mergeable() -> None:
     merged = smallest_keys(*(np.concatenate([u, v]) for u, v in zip(a, b, strict=True)), 10, np)
     for u, v in zip(whole, merged, strict=True):
         np.testing.assert_array_equal(u, v)
+
+
+def test_kernels_through_the_cupy_branches_equal_numpy(pairs: tuple[np.ndarray, np.ndarray], monkeypatch) -> None:
+    """Every kernel with ``xp`` = the NumPy-backed CuPy stand-in (lacks what CuPy 13 lacks; t p-value by betainc).
+
+    The real device run is the GPU check; here the ``xp is not np`` branches run on the CPU and must
+    give the NumPy numbers (p-values: betainc vs stdtr, so to 1e-10 relative).
+    """
+    import scipy.sparse as sp
+
+    from cytodask.validation.kernels import auc_candidates_block, producer_flags_block
+    from tests.gpu_util import install_fake_cupy
+
+    install_fake_cupy(monkeypatch)
+    import cupy
+
+    x, y = pairs
+    for name in ("pearson_r", "spearman_rho", "slope", "pvalue", "spearman_pvalue"):
+        np.testing.assert_allclose(correlation_rows(x, y, cupy)[name], correlation_rows(x, y, np)[name], rtol=1e-10,
+                                   err_msg=name)
+    np.testing.assert_allclose(lins_ccc_rows(x, y, cupy), lins_ccc_rows(x, y, np), rtol=1e-12)
+    for name, a in mann_whitney_rows(x, y, cupy).items():
+        np.testing.assert_allclose(a, mann_whitney_rows(x, y, np)[name], rtol=1e-10, err_msg=name)
+    rng = np.random.default_rng(5)
+    z, codes = rng.normal(size=(200, 3)), rng.integers(-1, 4, size=200)
+    counts = sp.csr_matrix(rng.poisson(0.5, size=(200, 6)).astype(np.float64))
+    positions = np.array([0, 5, -1])
+    edges = np.linspace(-2, 2, 5)
+    for got, want in [(group_sums_block(z, codes, 4, cupy), group_sums_block(z, codes, 4, np)),
+                      ((histogram_block(z, codes, 4, edges, cupy),), (histogram_block(z, codes, 4, edges, np),)),
+                      ((producer_flags_block(counts, positions, cupy),), (producer_flags_block(counts, positions, np),)),
+                      (auc_candidates_block(z, producer_flags_block(counts, positions, np), codes, 10, 7, 0, cupy),
+                       auc_candidates_block(z, producer_flags_block(counts, positions, np), codes, 10, 7, 0, np))]:
+        for g, w in zip(got, want, strict=True):
+            np.testing.assert_array_equal(g, w)
