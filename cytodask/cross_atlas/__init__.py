@@ -18,7 +18,7 @@ from cytodask.cross_atlas.conserved import conserved_signatures, kendall_w, sign
 from cytodask.cross_atlas.consistency import consistency, pairwise_correlations
 from cytodask.cross_atlas.harmonize import harmonize
 from cytodask.cross_atlas.inputs import correlation_effects, long_activities
-from cytodask.cross_atlas.meta import fisher_z, meta_analysis
+from cytodask.cross_atlas.meta import fisher_z, mean_difference_effects, meta_analysis
 from cytodask.cross_atlas.profiles import cell_type_means
 from cytodask.cross_atlas.stage import CrossAtlasStage
 
@@ -34,6 +34,7 @@ __all__ = [
     "kendall_w",
     "long_activities",
     "map_cell_types",
+    "mean_difference_effects",
     "meta_analysis",
     "pairwise_correlations",
     "sign_consistency",

@@ -7,7 +7,7 @@ import pandas as pd
 from cytodask.cross_atlas.conserved import conserved_signatures, sign_consistency
 from cytodask.cross_atlas.consistency import consistency, pairwise_correlations
 from cytodask.cross_atlas.harmonize import harmonize
-from cytodask.cross_atlas.meta import meta_analysis
+from cytodask.cross_atlas.meta import mean_difference_effects, meta_analysis
 from cytodask.cross_atlas.profiles import check_long, roll_up, shared_level
 
 TABLES = ("mapping", "conserved", "consistency", "pairs", "harmonized", "meta", "sign_consistency")
@@ -33,7 +33,8 @@ def cross_atlas_tables(long: pd.DataFrame, mapping: pd.DataFrame, effects: pd.Da
                        min_types: int = 3, alpha: float = 0.05, level: str = "shared") -> dict[str, pd.DataFrame]:
     """Mapping, conserved signatures (W), consistency (pairs and score), ComBat profiles, and, given
     correlation effects (:func:`~cytodask.cross_atlas.inputs.correlation_effects`), their meta-analysis
-    and sign consistency per signature × variable × common type.
+    and sign consistency per signature × variable × common type; samples with a ``sex`` column add the
+    male − female difference (:func:`~cytodask.cross_atlas.meta.mean_difference_effects`) as variable ``sex``.
 
     ``level="shared"`` first rolls every common type up to the deepest type all atlases have
     (:func:`~cytodask.cross_atlas.profiles.roll_up`); the mapping table gains that ``compared_as`` column.
@@ -52,6 +53,9 @@ def cross_atlas_tables(long: pd.DataFrame, mapping: pd.DataFrame, effects: pd.Da
               "pairs": pairwise_correlations(long, min_types=min_types),
               "harmonized": harmonized_profiles(long)}
     groups = ["signature", "variable", "common"]
+    if "sex" in long.columns and long["sex"].notna().any():  # male − female, Welch SE, per atlas
+        sex = mean_difference_effects(long, group_col="sex", group1="M", group2="F")
+        effects = sex if effects is None else pd.concat([effects, sex], ignore_index=True)
     if effects is not None and len(effects):
         eff = one_effect_per_atlas(effects, groups)
         tables["meta"] = meta_analysis(eff, effect_col="effect", se_col="se", group_cols=groups, alpha=alpha)

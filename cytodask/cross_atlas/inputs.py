@@ -5,7 +5,8 @@ An atlas is described by a dict (one inline table of the spec's ``atlases``):
 ``census``), ``results`` (the rebuild's output directory), ``activity`` (its activity stage),
 ``cell_type`` and ``sample`` (obs columns of that stage's samples), optionally ``correlation`` (a
 correlation stage whose per-cell-type ρ feed the meta-analysis) and ``crosswalk`` (the shipped one to
-use when ``name`` is not).
+use when ``name`` is not) and ``sex`` (an obs column of the samples: male − female differences
+feed the meta-analysis).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ import pandas as pd
 from cytodask.core.vocabulary.mapping import ATLASES, map_cell_types
 from cytodask.cross_atlas.meta import fisher_z
 
-ATLAS_KEYS = ("name", "results", "activity", "cell_type", "sample", "correlation", "crosswalk")
+ATLAS_KEYS = ("name", "results", "activity", "cell_type", "sample", "correlation", "crosswalk", "sex")
+SEX = {"m": "M", "male": "M", "f": "F", "female": "F"}
 REQUIRED = ("name", "results", "activity", "cell_type", "sample")
 
 
@@ -88,6 +90,12 @@ def long_activities(atlases: Sequence[Mapping[str, Any]], *, extra: Any = None,
             "signature": np.tile(np.asarray(adata.var_names, dtype=str), n_obs), "value": values.ravel()})
         if "n_cells" in obs.columns:  # pseudobulk cell counts: weights when labels are rolled up
             frame["n_cells"] = np.repeat(obs["n_cells"].to_numpy(float), n_sig)
+        if a.get("sex"):  # M/F whatever the atlas's spelling (male, Female, ...); others missing
+            if a["sex"] not in obs.columns:
+                raise ValueError(f"atlas {a['name']!r}: sex column {a['sex']!r} is not in its activity samples; "
+                                 f"carry it through the pseudobulk (carry = [{a['sex']!r}])")
+            sex = obs[a["sex"]].astype(str).str.strip().str.lower().map(SEX)
+            frame["sex"] = np.repeat(sex.to_numpy(object), n_sig)
         frames.append(frame)
         maps.append(mapping.assign(atlas=a["name"])[["atlas", "label", "common", "source", "score"]])
     return pd.concat(frames, ignore_index=True), pd.concat(maps, ignore_index=True)

@@ -86,3 +86,37 @@ def meta_analysis(effects: pd.DataFrame, *, effect_col: str, se_col: str, group_
     out["k"] = out["k"].astype(int)
     out.attrs["fdr_family"] = ["all groups (" + ", ".join(group_cols) + ")"]
     return out
+
+
+def mean_difference_effects(data: pd.DataFrame, *, group_col: str = "sex", group1: str = "M",
+                            group2: str = "F", min_samples: int = 3) -> pd.DataFrame:
+    """Per atlas × common type × signature: ``mean(group1) − mean(group2)`` over samples and its Welch SE.
+
+    ``SE = √(s₁²/n₁ + s₂²/n₂)`` (sample variances, ddof 1); ``pvalue`` is Welch's t test (as
+    ``scipy.stats.ttest_ind(equal_var=False)``), ``qvalue`` BH over the table. Returns ``atlas,
+    signature, variable, common, n, n1, n2, effect, se, pvalue, qvalue`` (``variable`` = ``group_col``),
+    the input of :func:`meta_analysis` and :func:`~cytodask.cross_atlas.conserved.sign_consistency`.
+    Groups with fewer than ``min_samples`` samples on a side are left out.
+    """
+    if group_col not in data.columns:
+        raise ValueError(f"mean_difference_effects: no column {group_col!r}; carry it on the samples "
+                         f"(the atlas's {group_col!r} obs column: key '{group_col}' of its atlases entry)")
+    d = data.dropna(subset=["common", "value", group_col])
+    d = d.assign(_g=d[group_col].astype(str))
+    d = d[d["_g"].isin([group1, group2])]
+    g = d.groupby(["atlas", "signature", "common", "_g"], observed=True)["value"]
+    s = pd.DataFrame({"m": g.mean(), "v": g.var(ddof=1), "n": g.size()}).unstack("_g")
+    s = s.dropna()
+    s = s[(s[("n", group1)] >= min_samples) & (s[("n", group2)] >= min_samples)]
+    v1, v2 = s[("v", group1)] / s[("n", group1)], s[("v", group2)] / s[("n", group2)]
+    se = np.sqrt(v1 + v2)
+    diff = s[("m", group1)] - s[("m", group2)]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        df = (v1 + v2) ** 2 / (v1**2 / (s[("n", group1)] - 1) + v2**2 / (s[("n", group2)] - 1))
+        p = 2 * stats.t.sf(np.abs(diff / se), df)
+    out = pd.DataFrame({"n1": s[("n", group1)].astype(int), "n2": s[("n", group2)].astype(int), "effect": diff,
+                        "se": se, "pvalue": p}).reset_index()
+    out.insert(2, "variable", group_col)
+    out["n"] = out["n1"] + out["n2"]
+    out["qvalue"] = fdr_bh(out["pvalue"].to_numpy(float)) if len(out) else []
+    return out[["atlas", "signature", "variable", "common", "n", "n1", "n2", "effect", "se", "pvalue", "qvalue"]]

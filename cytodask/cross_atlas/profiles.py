@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import pandas as pd
 
 LONG_COLUMNS = ["atlas", "sample", "common", "signature", "value"]
+SAMPLE_COLUMNS = ("sex",)  # per-sample columns kept through roll_up
 
 
 def check_long(data: pd.DataFrame, *, columns: Sequence[str] = LONG_COLUMNS, what: str = "activities") -> None:
@@ -79,6 +80,7 @@ def roll_up(data: pd.DataFrame, *, level: str = "shared") -> pd.DataFrame:
         d = d.assign(common=d["common"].map(shared_level(types)))
     w = d["n_cells"].astype(float) if "n_cells" in d.columns else pd.Series(1.0, index=d.index)
     d = d.assign(_w=w, _wv=w * d["value"])
-    g = d.groupby(["atlas", "sample", "common", "signature"], sort=True, observed=True)
+    keys = ["atlas", "sample", *[c for c in SAMPLE_COLUMNS if c in d.columns], "common", "signature"]
+    g = d.groupby(keys, sort=True, observed=True, dropna=False)
     out = pd.DataFrame({"value": g["_wv"].sum() / g["_w"].sum(), "n_cells": g["_w"].sum()}).reset_index()
     return out

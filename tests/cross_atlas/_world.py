@@ -59,6 +59,8 @@ def build(tmp: Path) -> dict:
         root = tmp / "results" / atlas
         _write_stage(root, "activity", act.write_zarr)
         entry = {"name": atlas, "results": str(root), "activity": "activity", "cell_type": ct, "sample": sample}
+        if "sex" in carry:
+            entry["sex"] = "sex"
         if "age" in carry:
             table = age_correlations(act, ct)
             _write_stage(root, "age", lambda p, t=table: write_table(p, t))

@@ -86,3 +86,29 @@ def test_bad_input_names_the_columns() -> None:
     bad = eff.assign(se=0.0)
     out = meta_analysis(bad, effect_col="effect", se_col="se", group_cols=["signature"])
     assert out["k"].eq(0).all() and out["random"].isna().all() and out["reason"].str.contains("standard error").all()
+
+
+def test_mean_difference_effects_equal_welch() -> None:
+    from scipy import stats
+
+    from cytodask.cross_atlas import mean_difference_effects
+    from tests.cross_atlas._data import planted
+
+    data = planted()
+    sex = {s: "MF"[int(s.rsplit("-", 1)[1]) % 2] for s in data["sample"].unique()}  # 5 M, 5 F per atlas
+    data["sex"] = data["sample"].map(sex)
+    out = mean_difference_effects(data)
+    assert len(out) == 3 * 6 * 10 and set(out["variable"]) == {"sex"} and (out["n1"] == 5).all()
+    few = mean_difference_effects(data[~data["sample"].isin(["cima-1", "cima-3", "cima-5"])])  # cima: 2 F left
+    assert len(few) == 2 * 6 * 10 and "cima" not in set(few["atlas"])
+    for _, row in out.sample(5, random_state=1).iterrows():
+        sub = data[(data["atlas"] == row["atlas"]) & (data["signature"] == row["signature"])
+                   & (data["common"] == row["common"])]
+        m, f = sub.loc[sub["sex"] == "M", "value"], sub.loc[sub["sex"] == "F", "value"]
+        ref = stats.ttest_ind(m, f, equal_var=False)
+        np.testing.assert_allclose(row["effect"], m.mean() - f.mean(), rtol=1e-12)
+        np.testing.assert_allclose(row["se"], np.sqrt(m.var() / len(m) + f.var() / len(f)), rtol=1e-12)
+        np.testing.assert_allclose(row["pvalue"], ref.pvalue, rtol=1e-10)
+        assert (row["n1"], row["n2"]) == (len(m), len(f))
+    with pytest.raises(ValueError, match="no column 'sex'"):
+        mean_difference_effects(data.drop(columns="sex"))

@@ -61,6 +61,14 @@ def test_planted_age_ifng_in_cd8_t_is_pooled_with_its_sign(world, run) -> None:
                                rtol=1e-12)
 
 
+def test_sex_is_pooled_and_nothing_was_planted_on_it(run) -> None:
+    store, _, _ = run
+    meta = read_table(store.stage_path("cross_atlas"), "meta")
+    sex = meta[meta["variable"] == "sex"]
+    assert len(sex) > 100 and (sex["k"] == 2).mean() > 0.5  # CIMA and Inflammation carry sex
+    assert (sex["qvalue"] < 0.05).mean() < 0.05  # the world's sex is null
+
+
 def test_a_planted_atlas_shift_is_removed_and_changes_no_w(world) -> None:
     long, _ = long_activities([w["entry"] for w in world.values()])
     from cytodask.cross_atlas.profiles import roll_up
