@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from cytodask.cancer.api.infiltration import INFILTRATION_SUBTYPES, fraction_column
 
-PAIRED = ("n_pairs", "diff", "test", "statistic", "pvalue", "qvalue", "reason")
+PAIRED = ("diff", "test", "statistic", "pvalue", "qvalue", "reason")
 SPECIFICITY = ("signature", "cancer_type", "mean", "sd", "n_samples", "z_specificity", "gap", "statistic", "pvalue",
                "qvalue", "reason")
 
 TABLES: dict[str, dict[str, tuple[tuple[str, ...], str]]] = {
     "tumor_vs_adjacent": {
-        "tumor_vs_adjacent": (("cell_type", "signature", "cancer_type", "mean_tumor", "mean_adjacent", *PAIRED),
+        "tumor_vs_adjacent": (("cell_type", "signature", "cancer_type", "n_pairs", "mean_tumor", "mean_adjacent", *PAIRED),
                               "paired tumour - adjacent activity per cell type, per cancer type and pooled; "
                               "Wilcoxon signed-rank and paired t, BH within each test"),
     },
@@ -34,7 +34,7 @@ TABLES: dict[str, dict[str, tuple[tuple[str, ...], str]]] = {
                         "Spearman of sample activity with the immune fraction, BH over every row"),
     },
     "t_cell_exhaustion": {
-        "comparison": (("signature", "mean_exhausted", "mean_other", *PAIRED),
+        "comparison": (("signature", "n_pairs", "mean_exhausted", "mean_other", *PAIRED),
                        "exhausted - other CD8 T activity, per donor then paired across donors, BH per test"),
         "cells": (("cell", "donor", "sample", "cell_type", "score", "exhausted"),
                   "exhaustion score of every CD8 T cell (markers vs expression-matched controls)"),
