@@ -75,6 +75,10 @@ def blas() -> str:
     return "; ".join(parts) or "no BLAS/OpenMP pool loaded"
 
 
+#: ``blas()`` read inside ``threads(n)``, by ``n``: what a row with ``threads=n`` reports as its pools.
+LIMITED: dict[int, str] = {}
+
+
 @contextlib.contextmanager
 def threads(n: int | None) -> Iterator[None]:
     """Limit BLAS/OpenMP pools (threadpoolctl) and Numba to ``n`` threads inside the block (None: no limit)."""
@@ -92,6 +96,7 @@ def threads(n: int | None) -> Iterator[None]:
     with threadpool_limits(limits=n):
         if numba:
             numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+        LIMITED[n] = blas()  # the pools as the timed code saw them (row() reports these for threads=n)
         try:
             yield
         finally:
@@ -111,7 +116,8 @@ def row(pipeline: str, task: str, ours: float | None, reference: str, ref_s: flo
     ``like_for_like`` is False when the two sides differ in method or threads;
     the row's ``label`` then says how.
     """
-    details.setdefault("blas", blas())
+    # pools during the timed calls when they ran under threads(n); else as loaded in this process
+    details.setdefault("blas", LIMITED.get(threads) if isinstance(threads, int) and threads in LIMITED else blas())
     details.setdefault("reference_blas", "same process")
     return {"key": key, "pipeline": pipeline, "task": f"{task} [{backend}]", "cytodask_s": ours,
             "reference": reference, "reference_s": ref_s,

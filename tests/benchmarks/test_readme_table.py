@@ -64,3 +64,13 @@ def test_best_and_peak_memory() -> None:
         big = np.ones(2**25)  # 256 MiB, touched
         del big
     assert p.gib * 2**30 >= 2**25 * 8
+
+
+def test_row_reports_the_pools_the_timed_code_saw() -> None:
+    """A 1-thread row states the BLAS/OpenMP pools as limited during timing, not the process default."""
+    from benchmarks.common import threads
+
+    with threads(1):
+        pass
+    pools = row("x", "t", 1.0, "ref", 2.0, key="k", threads=1, reference_threads=1, like_for_like=True)["blas"]
+    assert pools and all(part.endswith(" 1 threads") for part in pools.split("; ")), pools
