@@ -92,10 +92,11 @@ def _table(rows: dict[str, Row], cited: tuple[tuple[str, str], ...]) -> list[str
         if r is None:
             missing.append(key)
             continue
-        size = re.search(r"(\d[\d,]* (?:cells|columns|features|x|×)[^,\[]*)", r.task)
+        size = re.search(r"((?:\d{1,3}(?:,\d{3})+|\d+) (?:cells|columns|features|x|×)(?:(?!, |: |\[).)*)", r.task)
+        load = re.search(r"load average ([\d.]+)", r.machine)
         what = f"{label}{f' ({size.group(1).strip()})' if size else ''}"
         out.append(f"| {what} | {r.ours} | {r.reference} | {r.reference_s} | {r.ratio}× | {r.threads} | "
-                   f"{_date(r.heading)} `{key}` |")
+                   f"{_date(r.heading)} `{key}`{f' (load {load.group(1)})' if load else ''} |")
     if missing:
         out.append("")
         out.append(f"Not measured yet: {', '.join(f'`{k}`' for k in missing)}.")
@@ -105,11 +106,14 @@ def _table(rows: dict[str, Row], cited: tuple[tuple[str, str], ...]) -> list[str
 def generate(results_text: str) -> str:
     """The generated block (markers included) for RESULTS.md text."""
     rows = parse(results_text)
-    machines = sorted({rows[k].machine for k, _ in SAME_METHOD + OTHER if k in rows and rows[k].machine})
+    machines = sorted({re.sub(r";? *load average [\d.]+ when recorded", "", rows[k].machine)
+                       for k, _ in SAME_METHOD + OTHER if k in rows and rows[k].machine})
     lines = [BEGIN, "", "Same method on both sides (the implementation speed; ratio = reference time / cytodask time):",
              "", *_table(rows, SAME_METHOD), "",
              "Not like for like (another method, other threads, or cytodask against itself), labelled so:", "",
-             *_table(rows, OTHER), "", "Machines: " + ("; ".join(machines) if machines else "none recorded") + ".",
+             *_table(rows, OTHER), "", "Machines: " + ("; ".join(machines) if machines else "none recorded")
+             + " (load: the machine's 1-minute load average when the run was recorded; both sides of a row ran in that "
+             "run).",
              "", END]
     return "\n".join(lines)
 
