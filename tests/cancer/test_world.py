@@ -7,7 +7,9 @@ and organ stage, export, report) serves these tests and tests/organ/test_world.p
 from __future__ import annotations
 
 import json
+import shutil
 
+import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
@@ -163,3 +165,79 @@ def test_exports_and_report(world):
     for ident in ("tumor-vs-adjacent", "immune-infiltration", "t-cell-exhaustion", "caf-subtypes",
                   "organ-specificity", "cancer-type-specificity", "organ-composition"):
         assert f'id="{ident}"' in html, ident
+
+
+def test_exhaustion_score_is_scanpy_score_genes_on_the_world_cells(world):
+    """The stage's streamed score of every CD8 T cell equals scanpy's score_genes on the same cells."""
+    import warnings
+
+    import scanpy as sc
+    import scipy.sparse as sp
+
+    from cytodask.cancer import EXHAUSTION_MARKERS
+    from cytodask.organ.tablestage import lazy_cells
+
+    out, _, _ = world
+    cells = read_table(stage_data(out, "exhaustion"), "cells")
+    expr = lazy_cells(stage_data(out, "convert"))
+    mask = expr.obs_names.isin(cells["cell"])
+    assert mask.sum() == len(cells) > 500
+    ref = ad.AnnData(sp.csr_matrix(expr.X[np.flatnonzero(mask)].compute()), obs=expr.obs[mask], var=expr.var)
+    ref.X = ref.X.astype(np.float64)
+    sc.pp.normalize_total(ref, target_sum=1e4)
+    sc.pp.log1p(ref)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sc.tl.score_genes(ref, list(EXHAUSTION_MARKERS), ctrl_size=50, n_bins=25, random_state=0)
+    want = ref.obs["score"].reindex(cells["cell"]).to_numpy()
+    # same control genes, float64 means of ~300 values: equal to rounding
+    np.testing.assert_allclose(cells["score"].to_numpy(), want, rtol=0, atol=1e-12)
+
+
+def _stem(stage_type: str, table: str, tables: dict) -> str:
+    return stage_type if table == next(iter(tables)) else f"{stage_type}_{table}"
+
+
+def test_export_schemas(world):
+    """Every exported table of the cancer and organ stages has its declared columns, in the declared order,
+    after at most its stratum column (e.g. the cell type of the infiltration correlation)."""
+    from cytodask.core.registry import get_stage_type
+
+    out, _, _ = world
+    folder = out / "exports" / "export"
+    manifest = json.loads((folder / "manifest.json").read_text())
+    n = 0
+    for stage_type in ("tumor_vs_adjacent", "cancer_type_specificity", "immune_infiltration", "t_cell_exhaustion",
+                       "caf_subtypes", "organ_specificity", "organ_composition"):
+        tables = get_stage_type(stage_type).TABLES
+        for table, (columns, description) in tables.items():
+            stem = _stem(stage_type, table, tables)
+            got = list(pd.read_parquet(folder / f"{stem}.parquet").columns)
+            lead = got.index(columns[0])
+            assert lead <= 1 and got[lead:lead + len(columns)] == list(columns), (stem, got)
+            records = json.loads((folder / f"{stem}.json").read_text())
+            assert records["columns"] == got and manifest["tables"][stem]["description"] == description
+            n += 1
+    assert n == 15
+
+
+def test_a_killed_stage_is_recomputed_alone_and_identically(world):
+    """A run killed while the CAF stage wrote its tables: the rerun recomputes that stage only (its inputs
+    are skipped) and writes the same tables; a finished run is skipped whole."""
+    from cytodask.orchestration.rebuild import rebuild
+
+    out, _, _ = world
+    spec = out.parent / "spec.toml"
+    before = {t: read_table(stage_data(out, "caf"), t) for t in ("table", "cells", "proportions")}
+    assert {r.state for r in rebuild(spec, output=out, echo=None)} == {"skipped"}
+    manifest = out / "stages" / "caf" / "manifest.json"
+    m = json.loads(manifest.read_text())
+    manifest.write_text(json.dumps({**m, "state": "running"}))
+    for record in (out / "stages" / "caf" / "blocks").iterdir():
+        record.unlink()
+    shutil.rmtree(stage_data(out, "caf") / "cells")
+    states = {r.name: r.state for r in rebuild(spec, output=out, echo=None)}
+    assert states["caf"] == "computed"
+    assert all(states[s] == "skipped" for s in ("convert", "activity_cells", "exhaustion", "tumor_vs_adjacent"))
+    for t, frame in before.items():
+        pd.testing.assert_frame_equal(read_table(stage_data(out, "caf"), t), frame)

@@ -102,11 +102,12 @@ def immune_infiltration(obs: pd.DataFrame, *, sample_col: str, cell_type_col: st
 
 
 def infiltration_summary(infiltration: pd.DataFrame) -> pd.DataFrame:
-    """Per cancer type: number of samples, mean, sd and median of every fraction and of the CD8:Treg ratio."""
+    """Per cancer type: number of samples, then ``<column>_mean, _sd, _median`` of every fraction and of the
+    CD8:Treg ratio (immune fraction first)."""
     cols = ["immune_fraction", *[fraction_column(s) for s in INFILTRATION_SUBTYPES], "cd8_treg_ratio"]
     g = infiltration.groupby("cancer_type", sort=True)[cols]
-    out = pd.concat({"mean": g.mean(), "sd": g.std(ddof=1), "median": g.median()}, axis=1)
-    out.columns = [f"{c}_{stat}" for stat, c in out.columns]
+    stats = {"mean": g.mean(), "sd": g.std(ddof=1), "median": g.median()}
+    out = pd.DataFrame({f"{c}_{stat}": stats[stat][c] for c in cols for stat in stats})
     out.insert(0, "n_samples", g.size())
     return out.reset_index()
 
