@@ -65,5 +65,5 @@ def build(tmp: Path) -> dict:
             table = age_correlations(act, ct)
             _write_stage(root, "age", lambda p, t=table: write_table(p, t))
             entry["correlation"] = "age"
-        out[atlas] = {"entry": entry, "truth": truth(spec), "activity": act}
+        out[atlas] = {"entry": entry, "truth": truth(spec), "activity": act, "h5ad": paths.h5ad}
     return out
