@@ -8,7 +8,7 @@ from cytodask.cross_atlas.conserved import conserved_signatures, sign_consistenc
 from cytodask.cross_atlas.consistency import consistency, pairwise_correlations
 from cytodask.cross_atlas.harmonize import harmonize
 from cytodask.cross_atlas.meta import mean_difference_effects, meta_analysis
-from cytodask.cross_atlas.profiles import check_long, roll_up, shared_level
+from cytodask.cross_atlas.profiles import check_long, check_shared, roll_up, shared_level
 
 TABLES = ("mapping", "conserved", "consistency", "pairs", "harmonized", "meta", "sign_consistency")
 
@@ -40,8 +40,9 @@ def cross_atlas_tables(long: pd.DataFrame, mapping: pd.DataFrame, effects: pd.Da
     (:func:`~cytodask.cross_atlas.profiles.roll_up`); the mapping table gains that ``compared_as`` column.
     """
     check_long(long)
+    types = {a: set(g["common"].dropna()) for a, g in long.groupby("atlas", observed=True)}
+    check_shared(types)
     if level == "shared":
-        types = {a: set(g["common"].dropna()) for a, g in long.groupby("atlas", observed=True)}
         up = shared_level(types)
         mapping = mapping.assign(compared_as=mapping["common"].map(up))
         if effects is not None:

@@ -48,6 +48,24 @@ def shared_matrix(means: pd.DataFrame, signature: str) -> pd.DataFrame:
     return m.dropna(axis=1, how="any")
 
 
+def check_shared(types_by_atlas: dict[str, set[str]]) -> None:
+    """Refuse an atlas whose mapped cell types (with their ancestors) meet none of the other atlases'.
+
+    Such an atlas empties every comparison (W and profile correlations use the types all atlases share), so
+    it is named with its types and the fix rather than leaving every signature NaN."""
+    from cytodask.core.vocabulary import ancestors
+
+    known = {a: set().union(*(ancestors(t) for t in types)) if types else set() for a, types in types_by_atlas.items()}
+    for atlas, mine in known.items():
+        others = set().union(*(k for a, k in known.items() if a != atlas))
+        if not mine & others:
+            theirs = sorted(set().union(*(t for a, t in types_by_atlas.items() if a != atlas)))
+            raise ValueError(f"atlas {atlas!r} shares no cell type with the other atlases (its common types: "
+                             f"{sorted(types_by_atlas[atlas]) or 'none: every label unmapped'}; theirs: {theirs}). "
+                             f"Check its cell_type column and its mapping (cytodask.cross_atlas.map_cell_types, a "
+                             f"crosswalk CSV), or leave it out of the atlases compared")
+
+
 def shared_level(types_by_atlas: dict[str, set[str]]) -> dict[str, str]:
     """Each common type → its most specific ancestor (itself included) known in every atlas.
 

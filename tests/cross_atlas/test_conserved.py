@@ -71,3 +71,25 @@ def test_sign_consistency() -> None:
     assert not out.loc["TNFA", "consistent"] and out.loc["TNFA", "direction"] == ""
     with pytest.raises(ValueError, match="q"):
         sign_consistency(eff, effect_col="effect", q_col="q", group_cols=["signature"])
+
+
+def test_an_atlas_sharing_no_cell_type_is_named() -> None:
+    """A fourth atlas of liver cells shares no type (nor an ancestor) with three blood atlases: the error names
+    it, its types and the fix, instead of every W coming out NaN."""
+    from cytodask.cross_atlas.api import cross_atlas_tables
+
+    data = planted()
+    rng = np.random.default_rng(0)
+    liver = pd.DataFrame([("liver", f"liver-{s}", t, t, sig, rng.normal()) for s in range(6)
+                          for t in ("Hepatocyte", "Fibroblast", "Endothelial") for sig in data["signature"].unique()],
+                         columns=data.columns)
+    both = pd.concat([data, liver], ignore_index=True)
+    mapping = both[["atlas", "label", "common"]].drop_duplicates().assign(source="table", score=1.0)
+    with pytest.raises(ValueError, match=r"atlas 'liver' shares no cell type with the other atlases \(its common "
+                                         r"types: \['Endothelial', 'Fibroblast', 'Hepatocyte'\].*leave it out"):
+        cross_atlas_tables(both, mapping)
+    unmapped = both.assign(common=both["common"].where(both["atlas"] != "liver"))
+    with pytest.raises(ValueError, match="none: every label unmapped"):
+        cross_atlas_tables(unmapped, mapping)
+    tables = cross_atlas_tables(data, mapping[mapping["atlas"] != "liver"])  # without it: every W computed
+    assert tables["conserved"]["W"].notna().all()

@@ -86,6 +86,37 @@ def test_a_planted_atlas_shift_is_removed_and_changes_no_w(world) -> None:
         assert len(pair) >= 3 and np.corrcoef(pair.iloc[:, 0], pair.iloc[:, 1])[0, 1] > 0.9
 
 
+def test_programs_planted_on_the_world_conserved_high_w_specific_not(world) -> None:
+    """Two signatures the world plants nothing in (truth "null" of all three atlases) get a cell-type program
+    added to their activities: the same ranking of the shared types in every atlas (conserved), or a different
+    one per atlas (atlas-specific: as planted, reversed, shuffled). W rises to ≈ 1 for the first only."""
+    from cytodask.cross_atlas import consistency
+    from cytodask.cross_atlas.profiles import roll_up
+
+    long = roll_up(long_activities([w["entry"] for w in world.values()])[0])
+    null = sorted(set.intersection(*(set(w["truth"]["null"]["signatures"]) for w in world.values())))
+    cons, spec = null[:2]
+    shared = sorted(set.intersection(*(set(g["common"]) for _, g in long.groupby("atlas"))))
+    assert len(shared) >= 5
+    before = conserved_signatures(long).set_index("signature")
+    assert (before.loc[[cons, spec], "pvalue"] > 0.01).all()  # nothing planted yet
+    step = 3 * long["value"].std()  # well above the noise of a mean over samples
+    program = dict(zip(shared, np.linspace(-1, 1, len(shared)) * step, strict=True))
+    orders = {"cima": shared, "inflammation": shared[::-1], "scatlas": [shared[i] for i in
+                                                                       np.random.default_rng(1).permutation(len(shared))]}
+    planted = long.copy()
+    for atlas, order in orders.items():
+        for sig, types in ((cons, shared), (spec, order)):
+            rows = (planted["atlas"] == atlas) & (planted["signature"] == sig) & planted["common"].isin(shared)
+            planted.loc[rows, "value"] += planted.loc[rows, "common"].map(dict(zip(types, program.values(),
+                                                                                   strict=True)))
+    after = conserved_signatures(planted).set_index("signature")
+    assert after.loc[cons, "W"] > 0.9 and after.loc[cons, "pvalue"] < 0.01 and after["W"].idxmax() == cons
+    assert after.loc[spec, "W"] < 0.5 and after.loc[spec, "pvalue"] > 0.05
+    score = consistency(planted).set_index("signature")["score"]
+    assert score[cons] > 0.9 and score[spec] < 0.5
+
+
 def test_stages_resume_and_report(run) -> None:
     store, stages, first = run
     assert [r.state for r in first] == ["computed", "computed"]
