@@ -2,7 +2,8 @@
 
 Types (``TYPES``): ``cytosig`` and ``secact`` (signatures), ``gene``, ``cell_type``, ``disease``,
 ``organ``, ``cancer_type``. Package data gives the CytoSig signatures (aliased to their producer gene
-through the one name table: ``TNFA`` ↔ ``TNF``), every gene symbol with the shipped NCBI alias table,
+through the one name table: ``TNFA`` ↔ ``TNF``), the SecAct signatures when its matrix is found locally
+(:func:`local_secact`), every gene symbol with the shipped NCBI alias table,
 and the common cell-type vocabulary (parents up to the root). Rebuild outputs add the signatures their
 activity stages computed, their cell-type labels (aliases of the common type they map to) and the
 values of their disease, organ and cancer-type columns, each with where it appears (``atlas:stage``).
@@ -11,6 +12,7 @@ values of their disease, organ and cancer-type columns, each with where it appea
 from __future__ import annotations
 
 import importlib.resources
+import os
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -63,12 +65,29 @@ def _data(package: str, name: str) -> pd.DataFrame:
         return pd.read_csv(path, sep="\t", index_col=0, nrows=1)
 
 
-def package_entities(into: Entities | None = None, *, genes: bool = True) -> Entities:
-    """CytoSig signatures, genes with their aliases (``genes=False`` leaves them out) and common cell types."""
+def local_secact(signature_dir: str | os.PathLike[str] | None = None) -> Path | None:
+    """The SecAct matrix where cytodask finds it without downloading (``signature_dir``,
+    ``$CYTODASK_SIGNATURE_DIR``, the signature cache), else None."""
+    from cytodask.activity.signatures import locate_secact
+
+    try:
+        return locate_secact(signature_dir=signature_dir, download=False)
+    except FileNotFoundError:
+        return None
+
+
+def package_entities(into: Entities | None = None, *, genes: bool = True,
+                     signature_dir: str | os.PathLike[str] | None = None) -> Entities:
+    """CytoSig signatures, SecAct's when its matrix is here (:func:`local_secact`; never downloaded for the
+    index), genes with their aliases (``genes=False`` leaves them out) and common cell types."""
     ent = into or Entities()
     names = cytosig_names().set_index("cytosig")["gene"].to_dict()
     for sig in _data("cytodask.activity", "CytoSig.tsv.gz").columns:
         ent.add(sig, "cytosig", aliases=[names[sig]] if sig in names else [], appears=["package:CytoSig"])
+    secact = local_secact(signature_dir)
+    if secact is not None:  # the header only: SecAct names are gene symbols
+        for sig in pd.read_csv(secact, sep="\t", index_col=0, nrows=0).columns:
+            ent.add(str(sig), "secact", appears=["package:SecAct"])
     if genes:
         alias = _data("cytodask.activity", "alias2symbol.tsv.gz")
         by_symbol = alias.groupby("symbol")["alias"].agg(list).to_dict()

@@ -120,13 +120,15 @@ class SearchIndex:
         return index
 
 
-def build_index(*, atlases: list[dict] | None = None, genes: bool = True,
-                entities: Entities | None = None) -> SearchIndex:
-    """Index the package data (CytoSig, genes with aliases, the common cell types) and the outputs of the
-    rebuilds in ``atlases`` (``[{name, results}, ...]``; :func:`~cytodask.search.entities.output_entities`)."""
+def build_index(*, atlases: list[dict] | None = None, genes: bool = True, entities: Entities | None = None,
+                signature_dir: str | os.PathLike[str] | None = None) -> SearchIndex:
+    """Index the package data (CytoSig, SecAct when its matrix is found locally in ``signature_dir``,
+    ``$CYTODASK_SIGNATURE_DIR`` or the signature cache, genes with aliases, the common cell types) and the
+    outputs of the rebuilds in ``atlases`` (``[{name, results}, ...]``;
+    :func:`~cytodask.search.entities.output_entities`)."""
     from cytodask.search.entities import output_entities, package_entities
 
-    ent = package_entities(entities, genes=genes)
+    ent = package_entities(entities, genes=genes, signature_dir=signature_dir)
     if atlases:
         output_entities(atlases, into=ent)
     return SearchIndex(ent.frame())

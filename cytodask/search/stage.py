@@ -33,12 +33,13 @@ from cytodask.core.store import StageState
 EXPORT_COLUMNS = ("name", "type", "aliases", "parents", "appears")
 
 
-def _block(state: StageState, fingerprint: str, atlases: list[dict[str, Any]], genes: bool) -> dict[str, Any]:
+def _block(state: StageState, fingerprint: str, atlases: list[dict[str, Any]], genes: bool,
+           signature_dir: str | None = None) -> dict[str, Any]:
     import shutil
 
     from cytodask.search.index import build_index
 
-    index = build_index(atlases=atlases, genes=genes)
+    index = build_index(atlases=atlases, genes=genes, signature_dir=signature_dir)
     if state.path.exists():
         shutil.rmtree(state.path)
     index.save(state.path)
@@ -69,15 +70,21 @@ class SearchIndexStage(Stage):
         Other rebuilds: ``[{name, results}, ...]`` (relative ``results`` resolve against the spec).
     genes
         Index every gene symbol with its aliases (package data; ~27,000 genes, ~67,000 aliases).
+    signature_dir
+        A folder holding ``SecAct.tsv.gz`` (else ``$CYTODASK_SIGNATURE_DIR`` or the signature cache): its
+        signatures are indexed when the matrix is found (never downloaded for the index); the file is an
+        input of the fingerprint, so the index is rebuilt when it appears.
     """
 
     version = "1"
     analysis = "search_index"
 
     def __init__(self, name: str, *, inputs: tuple[str, ...] = (), atlas: str = "this",
-                 atlases: list[dict[str, Any]] | None = None, genes: bool = True) -> None:
+                 atlases: list[dict[str, Any]] | None = None, genes: bool = True,
+                 signature_dir: str | None = None) -> None:
         super().__init__(name, inputs=inputs)
         self.atlas, self.atlases, self.genes = atlas, [dict(a) for a in atlases or []], bool(genes)
+        self.signature_dir = signature_dir
         for i, a in enumerate(self.atlases):
             if not a.get("name") or not a.get("results"):
                 raise ValueError(f"atlases[{i}] needs name and results, e.g. {{name = \"cima\", results = "
@@ -91,13 +98,21 @@ class SearchIndexStage(Stage):
             if isinstance(a.get("results"), str) and not Path(a["results"]).expanduser().is_absolute():
                 a["results"] = str((Path(ctx.spec_path).parent / a["results"]).resolve())
             atlases.append(a)
+        folder = options.get("signature_dir")
+        if isinstance(folder, str) and not Path(folder).expanduser().is_absolute():
+            options = {**options, "signature_dir": str((Path(ctx.spec_path).parent / folder).resolve())}
         return cls(name, **{**options, "atlases": atlases})
 
     def params(self) -> dict[str, Any]:
         return {"atlas": self.atlas, "atlases": self.atlases, "genes": self.genes}
 
     def external_inputs(self) -> dict[str, Path]:
+        from cytodask.search.entities import local_secact
+
         files = super().external_inputs()
+        secact = local_secact(self.signature_dir)
+        if secact is not None:
+            files["SecAct"] = secact
         for a in self.atlases:
             for manifest in sorted((Path(a["results"]) / "stages").glob("*/manifest.json")):
                 files[f"{a['name']}.{manifest.parent.name}"] = manifest
@@ -123,6 +138,7 @@ class SearchIndexStage(Stage):
             root = Path(ctx.state.meta_dir).parent.parent  # this rebuild's result store
             atlases.insert(0, {"name": self.atlas, "results": str(root), "stages": list(self.inputs)})
         return [dask.delayed(_block, pure=True)(ctx.state, ctx.fingerprint, atlases, self.genes,
+                                                self.signature_dir,
                                                 dask_key_name=f"search_index-{ctx.name}-{ctx.fingerprint[:8]}")]
 
     def finalize(self, ctx: StageContext) -> dict[str, Any]:

@@ -12,8 +12,11 @@ from cytodask.search.rank import MAX_QUERY, RESULT_COLUMNS
 
 
 @pytest.fixture(scope="module")
-def index() -> SearchIndex:
-    return build_index()
+def index(tmp_path_factory) -> SearchIndex:
+    with pytest.MonkeyPatch.context() as mp:  # no SecAct matrix from this machine's cache: the same index anywhere
+        mp.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+        mp.delenv("CYTODASK_SIGNATURE_DIR", raising=False)
+        return build_index()
 
 
 def _top(table: pd.DataFrame) -> tuple[str, str, str]:
