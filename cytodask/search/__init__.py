@@ -1,8 +1,8 @@
 """Search over everything a rebuild produced (ANALYSES.md §7).
 
 - :func:`build_index`: entities from package data (CytoSig, SecAct when found locally, genes with the
-  shipped alias table and the CytoSig name table, the common cell types) and rebuild outputs (signatures, cell types with their
-  labels as aliases, diseases, organs, cancer types, each with where it appears);
+  shipped alias table and the CytoSig name table, the common cell types) and rebuild outputs
+  (signatures, cell types with their labels as aliases, diseases, organs, cancer types, each with where it appears);
 - :func:`search`: ranked matches (exact 100, alias 90, prefix 80+, contains 60+, fuzzy ≤ 40, type
   boosts; :mod:`cytodask.search.rank`);
 - :class:`SearchIndex`: the index with its lookup structures, saved as JSON + Parquet;

@@ -12,7 +12,8 @@ from tests.cross_atlas._world import SETUP
 
 def _atlas_spec(tmp: Path, atlas: str, h5ad: Path, *, min_cells: int = 10) -> Path:
     ct, sample, carry, exclude, _ = SETUP[atlas]  # symbols: detected from var
-    lines = ["[atlas]", f'name = "{atlas}"', "", "[config]", 'cluster = "none"', f'output_dir = "{tmp / "res" / atlas}"',
+    lines = ["[atlas]", f'name = "{atlas}"', "", "[config]", 'cluster = "none"',
+             f'output_dir = "{tmp / "res" / atlas}"',
              "", "[source]", f'path = "{h5ad}"', "", "[[stages]]", 'name = "pseudobulk"', 'type = "pseudobulk"',
              'inputs = ["convert"]', f'by = ["{ct}", "{sample}"]', f"carry = {carry!r}".replace("'", '"'),
              f"min_cells = {min_cells}"]

@@ -102,8 +102,8 @@ def test_programs_planted_on_the_world_conserved_high_w_specific_not(world) -> N
     assert (before.loc[[cons, spec], "pvalue"] > 0.01).all()  # nothing planted yet
     step = 3 * long["value"].std()  # well above the noise of a mean over samples
     program = dict(zip(shared, np.linspace(-1, 1, len(shared)) * step, strict=True))
-    orders = {"cima": shared, "inflammation": shared[::-1], "scatlas": [shared[i] for i in
-                                                                       np.random.default_rng(1).permutation(len(shared))]}
+    shuffled = [shared[i] for i in np.random.default_rng(1).permutation(len(shared))]
+    orders = {"cima": shared, "inflammation": shared[::-1], "scatlas": shuffled}
     planted = long.copy()
     for atlas, order in orders.items():
         for sig, types in ((cons, shared), (spec, order)):
