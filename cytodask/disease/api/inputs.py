@@ -44,9 +44,10 @@ def activity_frame(activity: Any, obs: pd.DataFrame | None = None, *,
     else:
         raise TypeError(f"activity must be an AnnData or a samples × signatures DataFrame, not "
                         f"{type(activity).__name__}")
-    if "empty" in obs.columns:
-        keep = ~obs["empty"].to_numpy(dtype=bool)
-        values, obs = values[keep], obs[keep]
+    for flag in ("empty", "is_empty"):  # pseudobulk groups without counts (stage output / ActivityResult)
+        if flag in obs.columns:
+            keep = ~obs[flag].to_numpy(dtype=bool)
+            values, obs = values[keep], obs[keep]
     return values, obs
 
 

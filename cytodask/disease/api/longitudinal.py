@@ -44,9 +44,9 @@ def _no_longitudinal(method: str, reason: str) -> pd.DataFrame:
 def _paired(frame: pd.DataFrame, signatures: list[str], patient: str, time: str, min_n: int) -> pd.DataFrame:
     from cytodask.differential import wilcoxon_paired
 
-    per = frame.groupby([patient, time], sort=True)[signatures].mean().reset_index()
-    first = per.groupby(patient, sort=True).first()
-    last = per.groupby(patient, sort=True).last()
+    per = frame.groupby([patient, time], sort=True, observed=True)[signatures].mean().reset_index()
+    first = per.groupby(patient, sort=True, observed=True).first()
+    last = per.groupby(patient, sort=True, observed=True).last()
     keep = last[time] > first[time]
     later, earlier = last.loc[keep, signatures], first.loc[keep, signatures]
     change = later - earlier
@@ -124,7 +124,7 @@ def longitudinal_change(activity: Any, *, patient_col: str, timepoint_col: str, 
     if time.isna().all() and len(meta):
         raise ValueError(f"longitudinal_change: {timepoint_col!r} has no numeric value; give timepoints as numbers "
                          "(1, 2, 3 or days)")
-    meta = meta.assign(**{timepoint_col: time})
+    meta = meta.assign(**{timepoint_col: time, patient_col: meta[patient_col].astype(str).where(meta[patient_col].notna())})
     keep = meta[[patient_col, timepoint_col]].notna().all(axis=1).to_numpy()
     values, meta = values[keep], meta[keep]
     signatures = list(map(str, values.columns))
@@ -133,7 +133,7 @@ def longitudinal_change(activity: Any, *, patient_col: str, timepoint_col: str, 
     run = _mixed if method == "mixedlm" else _paired
     frames = []
     for key, g in frame.groupby(strata, sort=True, observed=True):
-        n_times = g.groupby(patient_col)[timepoint_col].nunique()
+        n_times = g.groupby(patient_col, observed=True)[timepoint_col].nunique()
         repeated = n_times.index[n_times >= 2]
         if len(repeated) == 0:
             continue

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cytodask.disease.api.importance import pooled_importance
 from cytodask.disease.api.inputs import activity_frame, check_columns, per_sample
 
 MODELS = ("logistic", "random_forest", "ensemble")
@@ -92,7 +93,7 @@ class ResponseResult:
                              for m in MODELS], columns=list(RESPONSE_COLUMNS))
 
 
-def _ensemble(n_estimators: int, C: float, seed: int) -> Any:
+def _ensemble(n_estimators: int, C: float, seed: int, n_jobs: int = 1) -> Any:
     from sklearn.ensemble import RandomForestClassifier, VotingClassifier
     from sklearn.impute import SimpleImputer
     from sklearn.linear_model import LogisticRegression
@@ -104,7 +105,7 @@ def _ensemble(n_estimators: int, C: float, seed: int) -> Any:
                          ("model", LogisticRegression(C=C, class_weight="balanced", max_iter=5000))])  # L2 default
     forest = Pipeline([("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
                        ("model", RandomForestClassifier(n_estimators=n_estimators, class_weight="balanced",
-                                                        random_state=seed, n_jobs=1))])
+                                                        random_state=seed, n_jobs=n_jobs))])
     return VotingClassifier([("logistic", logistic), ("random_forest", forest)], voting="soft")
 
 
@@ -162,29 +163,6 @@ def _cv(est: Any, X: np.ndarray, y: np.ndarray, groups: np.ndarray, n_splits: in
     return oof, folds, fitted
 
 
-def _importance(fitted: list[Any], folds: list[tuple[np.ndarray, np.ndarray]], X: np.ndarray, y: np.ndarray,
-                features: list[str], repeats: int, seed: int) -> pd.DataFrame:
-    from sklearn.inspection import permutation_importance
-
-    drops = []
-    for model, (_, test) in zip(fitted, folds, strict=True):
-        if np.unique(y[test]).size < 2:  # AUC undefined on a one-class fold
-            continue
-        r = permutation_importance(model, X[test], y[test], scoring="roc_auc", n_repeats=repeats,
-                                   random_state=seed, n_jobs=1)
-        drops.append(r.importances)
-    split = [f.split("|", 1) if "|" in f else ["", f] for f in features]
-    if not drops:
-        imp = np.full((len(features), 2), np.nan)
-    else:
-        all_drops = np.concatenate(drops, axis=1)
-        imp = np.stack([all_drops.mean(axis=1), all_drops.std(axis=1, ddof=1) if all_drops.shape[1] > 1
-                        else np.full(len(features), np.nan)], axis=1)
-    out = pd.DataFrame({"feature": features, "cell_type": [s[0] for s in split], "signature": [s[1] for s in split],
-                        "importance_mean": imp[:, 0], "importance_sd": imp[:, 1]})
-    return out.sort_values("importance_mean", ascending=False, kind="stable").reset_index(drop=True)
-
-
 def _roc(y: np.ndarray, probs: np.ndarray) -> pd.DataFrame:
     from sklearn.metrics import roc_curve
 
@@ -201,7 +179,8 @@ def treatment_response(activity: Any, *, response_col: str, patient_col: str, sa
                        n_splits: int = 5, n_repeats: int = 5, n_permutations: int = 100, n_estimators: int = 200,
                        C: float = 1.0, importance_repeats: int = 5, cohort_col: str | None = None,
                        train_cohort: str | None = None, test_cohort: str | None = None, seed: int = 0,
-                       obs: pd.DataFrame | None = None, layer: str | None = None) -> ResponseResult:
+                       cell_types: Sequence[str] | None = None, n_jobs: int = 1, obs: pd.DataFrame | None = None,
+                       layer: str | None = None) -> ResponseResult:
     """Predict responders (``positive``) vs non-responders (``negative``) from sample-level activity.
 
     Parameters
@@ -233,6 +212,17 @@ def treatment_response(activity: Any, *, response_col: str, patient_col: str, sa
         Optional external validation: cross-validation on ``train_cohort``,
         then models fitted on all of it and scored on ``test_cohort``
         (``ResponseResult.external``). A patient in both cohorts is an error.
+    cell_types
+        Use only the features of these cell types (default: every cell type).
+    n_jobs
+        Threads of the random forest (results do not depend on it).
+
+    Notes
+    -----
+    Cost: ``(n_repeats + n_permutations) × n_splits`` fits of both models, plus
+    one batched prediction per chunk of features and held-out fold for the
+    importance (first repeat). AUCs match ``sklearn.metrics.roc_auc_score`` on
+    ``ResponseResult.oof`` / ``oof_repeats``.
 
     Returns
     -------
@@ -268,13 +258,18 @@ def treatment_response(activity: Any, *, response_col: str, patient_col: str, sa
                              f"{test_cohort!r}; an external test needs disjoint patients")
         train = (cohort == str(train_cohort)).to_numpy()
         X_all, meta = X_all[train], meta[train]
+    if cell_types is not None:
+        wanted = {str(c) for c in cell_types}
+        X_all = X_all[[c for c in X_all.columns if str(c).split("|", 1)[0] in wanted]]
+        if X_all.shape[1] == 0:
+            raise ValueError(f"cell_types={sorted(wanted)} match no feature; features look like 'cell type|signature'")
     patients = meta[patient_col].astype(str)
     use, dropped = _check_labels(meta[response_col], positive, negative, patients, n_splits)
     X = X_all.to_numpy(dtype=np.float64)[use]
     y = (meta[response_col].astype(str).to_numpy()[use] == str(positive)).astype(np.int64)
     groups = patients.to_numpy()[use]
     features = list(map(str, X_all.columns))
-    est = _ensemble(n_estimators, C, seed)
+    est = _ensemble(n_estimators, C, seed, n_jobs)
 
     runs = [_cv(est, X, y, groups, n_splits, seed + r) for r in range(n_repeats)]
     oof_repeats = np.stack([r[0] for r in runs])
@@ -296,7 +291,7 @@ def treatment_response(activity: Any, *, response_col: str, patient_col: str, sa
             yp = rng.permutation(y)
         null[k] = roc_auc_score(yp, _cv(est, X, yp, groups, n_splits, seed)[0][:, 2])
     p_value = float((1 + np.sum(null >= observed)) / (1 + n_permutations)) if n_permutations else np.nan
-    importance = _importance(runs[0][2], runs[0][1], X, y, features, importance_repeats, seed)
+    importance = pooled_importance(runs[0][2], runs[0][1], X, y, features, importance_repeats, seed)
     ext = None
     if test_part is not None:
         Xt, mt = test_part

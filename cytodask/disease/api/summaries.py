@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy.special import ndtri
 
 from cytodask.core.stats.pvalues import two_sided_normal_pvalue
 
@@ -21,6 +22,7 @@ DRIVER_COLUMNS = ("disease", "cell_type", "rank", "n_significant", "n_tested", "
 CONSERVED_COLUMNS = ("signature", "cell_type", "n_diseases", "n_significant", "n_up", "n_down", "conserved",
                      "direction", "diseases_significant", "pooled_g", "pooled_se", "pooled_ci_low",
                      "pooled_ci_high", "pooled_pvalue", "tau2", "i2")  # fmt: skip
+POOLED_COLUMNS = CONSERVED_COLUMNS[9:]
 _NEEDED = ("disease", "cell_type", "signature", "diff", "qvalue")
 
 
@@ -94,22 +96,32 @@ def _g_variance(g: np.ndarray, n1: np.ndarray, n2: np.ndarray) -> np.ndarray:
 
 
 def _pooled(g: pd.DataFrame) -> dict[str, float]:
-    """DerSimonian–Laird random-effects pooled Hedges' g across diseases (statsmodels ``combine_effects``)."""
-    from statsmodels.stats.meta_analysis import combine_effects
+    """DerSimonian–Laird random-effects pooled Hedges' g across diseases.
 
+    ``τ² = max(0, (Q − (k − 1)) / (Σw − Σw²/Σw))`` with fixed-effect weights
+    ``w = 1/v`` (DerSimonian & Laird 1986), pooled ``Σw*g / Σw*`` with
+    ``w* = 1/(v + τ²)``, its SE ``1/√Σw*``, a normal 95 % CI and p, and
+    ``I² = max(0, (Q − (k − 1)) / Q)``. Written out rather than taken from
+    ``statsmodels.stats.meta_analysis.combine_effects(method_re="dl")``, which
+    does not truncate τ² at 0 (a negative τ² inflates the weights); equal to it
+    whenever its τ² ≥ 0.
+    """
     ok = g[["hedges_g", "n_disease", "n_healthy"]].notna().all(axis=1).to_numpy()
     eff = g["hedges_g"].to_numpy(dtype=np.float64)[ok]
     if eff.size < 2:
-        return dict.fromkeys(("pooled_g", "pooled_se", "pooled_ci_low", "pooled_ci_high", "pooled_pvalue",
-                              "tau2", "i2"), np.nan)
+        return dict.fromkeys(POOLED_COLUMNS, np.nan)
     var = _g_variance(eff, g["n_disease"].to_numpy(dtype=np.float64)[ok], g["n_healthy"].to_numpy(dtype=np.float64)[ok])
-    res = combine_effects(eff, var, method_re="dl")
-    frame = res.summary_frame().loc["random effect"]
-    z = float(frame["eff"]) / float(frame["sd_eff"])
-    return {"pooled_g": float(frame["eff"]), "pooled_se": float(frame["sd_eff"]),
-            "pooled_ci_low": float(frame["ci_low"]), "pooled_ci_high": float(frame["ci_upp"]),
-            "pooled_pvalue": float(two_sided_normal_pvalue(np.float64(z), np)), "tau2": float(res.tau2),
-            "i2": float(res.i2)}
+    w = 1.0 / var
+    fixed = float(w @ eff / w.sum())
+    q = float(w @ (eff - fixed) ** 2)
+    df = eff.size - 1
+    tau2 = max(0.0, (q - df) / (w.sum() - (w @ w) / w.sum()))
+    ws = 1.0 / (var + tau2)
+    est, se = float(ws @ eff / ws.sum()), float(np.sqrt(1.0 / ws.sum()))
+    half = float(ndtri(0.975)) * se
+    return {"pooled_g": est, "pooled_se": se, "pooled_ci_low": est - half, "pooled_ci_high": est + half,
+            "pooled_pvalue": float(two_sided_normal_pvalue(np.float64(est / se), np)), "tau2": tau2,
+            "i2": max(0.0, (q - df) / q) if q > 0 else 0.0}
 
 
 def conserved_programs(table: pd.DataFrame, *, alpha: float = ALPHA, min_diseases: int = MIN_DISEASES,
@@ -126,8 +138,7 @@ def conserved_programs(table: pd.DataFrame, *, alpha: float = ALPHA, min_disease
         Conserved: significant in at least this many diseases with one sign (default 3).
     pooled
         Also pool Hedges' g across diseases: DerSimonian–Laird random effects
-        (``statsmodels.stats.meta_analysis.combine_effects``), variance of g as
-        Hedges & Olkin. Diseases compared with shared healthy controls are not
+        (τ² truncated at 0), variance of g as Hedges & Olkin. Diseases compared with shared healthy controls are not
         independent, so the pooled p-value is optimistic; read it as a summary.
 
     Returns

@@ -67,7 +67,11 @@ class TableStage(Stage):
             check_obs(self.name, self.inputs[0], read_obs(ctx.input(self.inputs[0])), self.needed_columns())
         return 1
 
+    def task_params(self) -> dict[str, Any]:
+        """Keywords of ``compute``: :meth:`params` plus settings that do not change the outputs."""
+        return self.params()
+
     def block_tasks(self, ctx: StageContext, blocks: list[int]) -> list[Any]:
         return [dask.delayed(_one_block, pure=True)(
-            type(self).compute, ctx.state, ctx.fingerprint, str(ctx.input(self.inputs[0])), self.params(),
+            type(self).compute, ctx.state, ctx.fingerprint, str(ctx.input(self.inputs[0])), self.task_params(),
             dask_key_name=f"{self.type_name}-{ctx.name}-{ctx.fingerprint[:8]}")]

@@ -18,7 +18,8 @@ from cytodask.disease.stage.base import TableStage
 PAN = "all"
 
 
-def response_tables(src: str, *, disease_col: str | None, **params: Any) -> dict[str, pd.DataFrame]:
+def response_tables(src: str, *, disease_col: str | None, n_jobs: int = 1, **params: Any
+                    ) -> dict[str, pd.DataFrame]:
     """Summary (``table``), ``roc`` and ``importance`` tables over every disease with labels, then pan-disease."""
     from cytodask.disease.api.response import RESPONSE_COLUMNS, treatment_response
 
@@ -32,7 +33,7 @@ def response_tables(src: str, *, disease_col: str | None, **params: Any) -> dict
     for disease in [*diseases, PAN]:
         subset = {} if disease == PAN else {"disease_col": disease_col, "disease": disease}
         try:
-            res = treatment_response(adata, **params, **subset)
+            res = treatment_response(adata, **params, **subset, n_jobs=n_jobs)
         except ValueError as e:  # too few patients in a class: a row that says so, not a failed stage
             row = dict.fromkeys(RESPONSE_COLUMNS, np.nan)
             summaries.append(pd.DataFrame([{**row, "model": "ensemble", "disease": disease, "reason": str(e)}]))
@@ -69,7 +70,8 @@ class TreatmentResponseStage(TableStage):
     def __init__(self, name: str, *, inputs: tuple[str, ...], response_col: str = "therapyResponse",
                  patient_col: str = "patientID", sample_col: str = "sampleID", cell_type_col: str | None = "Level2",
                  disease_col: str | None = "disease", positive: str = "R", negative: str = "NR", n_splits: int = 5,
-                 n_repeats: int = 5, n_permutations: int = 100, n_estimators: int = 200, seed: int = 0,
+                 n_repeats: int = 3, n_permutations: int = 50, n_estimators: int = 200, seed: int = 0,
+                 importance_repeats: int = 1, n_jobs: int = 1,
                  cohort_col: str | None = None, train_cohort: str | None = None,
                  test_cohort: str | None = None) -> None:
         super().__init__(name, inputs=inputs)
@@ -78,13 +80,17 @@ class TreatmentResponseStage(TableStage):
         self.positive, self.negative = positive, negative
         self.n_splits, self.n_repeats, self.n_permutations = int(n_splits), int(n_repeats), int(n_permutations)
         self.n_estimators, self.seed = int(n_estimators), int(seed)
+        self.importance_repeats, self.n_jobs = int(importance_repeats), int(n_jobs)
         self.cohort_col, self.train_cohort, self.test_cohort = cohort_col, train_cohort, test_cohort
 
     def params(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in (
             "response_col", "patient_col", "sample_col", "cell_type_col", "disease_col", "positive", "negative",
-            "n_splits", "n_repeats", "n_permutations", "n_estimators", "seed", "cohort_col", "train_cohort",
-            "test_cohort")}
+            "n_splits", "n_repeats", "n_permutations", "n_estimators", "seed", "importance_repeats", "cohort_col",
+            "train_cohort", "test_cohort")}
+
+    def task_params(self) -> dict[str, Any]:
+        return {**self.params(), "n_jobs": self.n_jobs}  # threads of the forest: same results
 
     def needed_columns(self) -> list[str | None]:
         return [self.response_col, self.patient_col, self.sample_col, self.cell_type_col, self.disease_col,
