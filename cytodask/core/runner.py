@@ -14,7 +14,6 @@ For each stage, in dependency order:
 
 from __future__ import annotations
 
-import resource
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ import dask
 from cytodask.core.config import Config
 from cytodask.core.events import EventBus
 from cytodask.core.stage import Stage, StageContext
+from cytodask.core.stage_memory import StageMemory, max_rss_mb
 from cytodask.core.store import ResultStore, StageState
 
 
@@ -45,8 +45,8 @@ class StageReport:
 
 
 def peak_rss_mb() -> float:
-    """Peak resident memory of this process in MiB."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    """Peak resident memory of this process over its life so far, in MiB (the run's peak)."""
+    return max_rss_mb()
 
 
 def stage_fingerprints(stages: Sequence[Stage], *, full_hash: bool = False) -> dict[str, str]:
@@ -185,6 +185,7 @@ def _run_one(
         name=stage.name, state=state, fingerprint=fp, config=config,
         inputs={i: store.stage_path(i) for i in stage.inputs}, client=client,
     )
+    memory = StageMemory(client).start()  # the stage's own peak, not the process's so far (issue 14.5)
     try:
         n_blocks = int(stage.plan(ctx))
         state.update(n_blocks=n_blocks)
@@ -194,6 +195,7 @@ def _run_one(
         _compute_blocks(stage, ctx, missing, client, events)
         summary = stage.finalize(ctx) or {}
     except Exception as e:
+        memory.stop()
         events.emit("stage_failed", stage=stage.name, error=f"{type(e).__name__}: {e}")
         if isinstance(e, (StageFailed, ValueError, TypeError, FileNotFoundError, KeyError)):
             raise
@@ -203,11 +205,11 @@ def _run_one(
     for notice in summary.get("notices", []):  # what a user must hear about (e.g. cells left out)
         events.emit("stage_notice", stage=stage.name, message=str(notice))
     seconds = time.perf_counter() - t0
+    stage_peak, worker_peak = memory.stop()
     report = StageReport(stage.name, fp, "computed", n_blocks=n_blocks, computed=len(missing),
                          skipped=len(done), seconds=seconds, summary=summary)
     events.emit("stage_finished", stage=stage.name, n_blocks=n_blocks, computed=len(missing),
-                skipped=len(done), seconds=seconds, peak_rss_mb=peak_rss_mb(),
-                worker_peak_rss_mb=_worker_peak_mb(client))
+                skipped=len(done), seconds=seconds, peak_rss_mb=stage_peak, worker_peak_rss_mb=worker_peak)
     return report
 
 
@@ -271,13 +273,3 @@ def _compute_blocks(stage: Stage, ctx: StageContext, missing: list[int], client:
             events.emit("block_done", stage=stage.name, block=res.get("block", index[fut.key]))
     finally:
         client.cancel([f for f in futures if not f.done()])
-
-
-def _worker_peak_mb(client: Any) -> float | None:
-    if client is None:
-        return None
-    try:
-        peaks = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0)
-        return max(peaks.values()) if peaks else None
-    except Exception:
-        return None

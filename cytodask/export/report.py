@@ -208,7 +208,9 @@ def stage_rows(store: ResultStore, events: Sequence[Event], spec: dict[str, Any]
     list of dict
         ``stage``, ``state`` (store state: complete / partial / not started),
         ``run`` (computed / up to date / failed / not reached), ``seconds``,
-        ``computed``, ``skipped``, ``peak_rss_mb``, ``worker_peak_rss_mb``, ``error``.
+        ``computed``, ``skipped``, ``peak_rss_mb`` (this process's peak during the stage,
+        :class:`cytodask.core.stage_memory.StageMemory`), ``worker_peak_rss_mb`` (the largest
+        worker's peak during the stage), ``error``.
     """
     by_stage: dict[str, dict[str, Any]] = {}
     for ev in events:

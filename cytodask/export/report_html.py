@@ -80,7 +80,7 @@ def stage_table_html(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return not_available("no stage in the run log or the store")
     header = ["Stage", "State", "This run", "Seconds", "Blocks computed", "Blocks skipped",
-              "Peak RSS (MB)", "Worker peak RSS (MB)"]
+              "Stage peak RSS (MB)", "Stage peak RSS, workers (MB)"]
     keys = ["stage", "state", "run", "seconds", "computed", "skipped", "peak_rss_mb", "worker_peak_rss_mb"]
     cells = [[r[k] for k in keys] for r in rows]
     attrs = [f'data-stage="{esc(r["stage"])}"' + (' class="failed"' if r["run"] == "failed" else "") for r in rows]
