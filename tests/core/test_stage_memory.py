@@ -90,7 +90,7 @@ def test_each_stage_reports_its_own_peak_on_the_workers(tmp_path: Path):
     from distributed import Client
 
     with dask.config.set({"distributed.admin.system-monitor.interval": "100ms"}), \
-            Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None) as client:
+            Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=":0") as client:
         events = EventBus()
         stages = [Holding("big", mb=BIG_MB, where="cluster"), Holding("small", inputs=("big",), mb=0,
                                                                        where="cluster")]
