@@ -114,3 +114,11 @@ def test_readme_signal_lines_are_what_the_demo_prints(tmp_path: Path):
     printed = [line for line in out.stdout.splitlines() if line.startswith("planted signal")]
     assert out.returncode == 0, out.stderr[-2000:]
     assert quoted and quoted == printed
+
+
+def test_one_block_is_said_in_the_singular(tmp_path: Path, counts_h5ad: Path, capsys: pytest.CaptureFixture[str]):
+    """14.14, the user's step: a file that fits one block said "1 blocks written"."""
+    assert main(["convert", str(counts_h5ad), str(tmp_path / "store"), "--batch-size", "5000"]) == 0
+    out = capsys.readouterr()
+    assert "1 block written" in out.out, out.out
+    assert "1 blocks" not in out.out + out.err
