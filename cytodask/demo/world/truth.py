@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from cytodask.demo.spec import cytosig
-from cytodask.demo.world.genes import PRODUCER_LOG2, PRODUCERS, producer_gene
+from cytodask.demo.world.genes import LINEAGE_MARKERS, MARKER_LOG2, PRODUCER_LOG2, PRODUCERS, producer_gene
 from cytodask.demo.world.model import AtlasDesign, world_model
 from cytodask.demo.world.spec import GENERATOR, WorldSpec
 
@@ -33,6 +33,9 @@ def truth(spec: WorldSpec) -> dict[str, Any]:
         "crosswalk": crosswalk, "crosswalk_by_column": crosswalk_by_column,
         "producers": [{"gene": r["gene"], "signature": r["signature"], "cell_types": r["cell_type"],
                        "common": r["common"]} for r in effects if r["kind"] == "producer"],
+        "lineage_markers": {"log2": MARKER_LOG2, "genes": {k: list(v) for k, v in LINEAGE_MARKERS.items()},
+                            "note": "genes up by log2 in every cell type whose common type has the key among its "
+                                    "ancestors (cytodask.core.vocabulary)"},
         "study_shift": d.extra.get("study_shift", {}),
         "composition": {group: _composition(d, np.asarray(rows)) for group, rows in
                         d.extra.get("composition_groups", {"all": np.arange(len(d.samples))}).items()},

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import wilcoxon
 
-from cytodask.demo.world.genes import CAF_MARKERS, EXHAUSTION_MARKERS
 from tests.demo.world._helpers import pseudobulk, response_score, symbols
 
 
@@ -47,12 +46,18 @@ def test_hidden_states_are_not_in_any_label(scatlas) -> None:
             assert set(obs.loc[sel, col].astype(str)) == set(caf.index.astype(str)), (col, sub)
 
 
+def _markers(truth: dict, kind: str) -> dict[str, list[str]]:
+    return {e["id"].removeprefix("caf_"): e["markers"] for e in truth["effects"] if e["kind"] == kind}
+
+
 def test_exhausted_cells_express_the_markers(scatlas) -> None:
     obs, hidden = scatlas.obs, scatlas.hidden
+    markers = _markers(scatlas.truth, "exhaustion")["exhaustion"]
+    assert set(markers) == {"PDCD1", "HAVCR2", "LAG3", "TIGIT", "CTLA4", "TOX"}  # ANALYSES.md §4
     cd8 = (obs["subCluster"] == "CD8T02_Tem_GZMK").to_numpy()
     ex = hidden["exhausted"].to_numpy()
-    a = _logcpm(scatlas, np.flatnonzero(cd8 & ex), list(EXHAUSTION_MARKERS))
-    b = _logcpm(scatlas, np.flatnonzero(cd8 & ~ex), list(EXHAUSTION_MARKERS))
+    a = _logcpm(scatlas, np.flatnonzero(cd8 & ex), markers)
+    b = _logcpm(scatlas, np.flatnonzero(cd8 & ~ex), markers)
     assert a.mean() > b.mean() + 1.0
     # exhausted cells are in tumours (mostly) and never in blood or normal tissue
     tissue = obs.loc[ex, "tissue"].astype(str).value_counts()
@@ -61,9 +66,12 @@ def test_exhausted_cells_express_the_markers(scatlas) -> None:
 
 def test_caf_subtypes_express_their_markers(scatlas) -> None:
     caf = scatlas.hidden["caf_subtype"].to_numpy()
-    for sub, genes in CAF_MARKERS.items():
+    markers = _markers(scatlas.truth, "caf_subtype")
+    assert set(markers) == {"myCAF", "iCAF", "apCAF"} and {"ACTA2", "IL6", "CD74"} <= {g for v in markers.values()
+                                                                                        for g in v}
+    for sub, genes in markers.items():
         own = _logcpm(scatlas, np.flatnonzero(caf == sub), list(genes))
-        for other in CAF_MARKERS:
+        for other in markers:
             if other != sub:
                 assert own.mean() > _logcpm(scatlas, np.flatnonzero(caf == other), list(genes)).mean() + 0.5
 

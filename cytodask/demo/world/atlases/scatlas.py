@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from cytodask.demo.world.atlases._build import effect, type_frame, type_mask, uniform_amp
+from cytodask.demo.world.genes import CAF_MARKERS, EXHAUSTION_MARKERS, MARKER_LOG2
 from cytodask.demo.world.model import AtlasDesign, design_rng
 from cytodask.demo.world.spec import WorldSpec
 
@@ -131,13 +132,15 @@ def design(spec: WorldSpec) -> AtlasDesign:
     effects.append(effect("exhaustion", "exhaustion", EXHAUSTION_SIGNATURE, 1.0,
                           uniform_amp(rng, props[:, ex_mask > 0].sum(axis=1) > 0), ex_mask, cell_type="CD8+ T cell",
                           common="Memory CD8 T", groups={"exhausted": [True]}, versus="other CD8 T cells",
+                          markers=list(EXHAUSTION_MARKERS), marker_log2=MARKER_LOG2,
                           note="exhausted CD8 T cells (truth_cells.csv) vs the other CD8 T cells of the same "
                                "samples; markers PDCD1 HAVCR2 LAG3 TIGIT CTLA4 TOX up 4 log2; no label tells"))
     for caf, sig in CAF_SIGNATURES.items():
         mask = (types["caf_subtype"] == caf).to_numpy(dtype=np.float64)
         effects.append(effect(f"caf_{caf}", "caf_subtype", sig, 1.0, uniform_amp(rng, props[:, mask > 0].sum(1) > 0),
                               mask, cell_type="Fibroblast", common="Fibroblast", groups={"caf_subtype": [caf]},
-                              versus="other fibroblasts", note=f"{caf} fibroblasts (truth_cells.csv); no label tells"))
+                              versus="other fibroblasts", markers=list(CAF_MARKERS[caf]), marker_log2=MARKER_LOG2,
+                              note=f"{caf} fibroblasts (truth_cells.csv); no label tells"))
     for organ, sig in ORGAN_PROGRAMS.items():
         planted = ((samples["organ"] == organ) & (samples["tissue"] == "Normal")).to_numpy()
         effects.append(effect(f"organ_{organ}", "organ_program", sig, 1.0, uniform_amp(rng, planted),
