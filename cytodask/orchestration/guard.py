@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import multiprocessing
 import sys
+import threading
 from pathlib import Path
 from types import FrameType
 
@@ -54,10 +55,11 @@ def unguarded_call_site() -> str | None:
     (an interactive session, Jupyter, ``python -c``)."""
     main = sys.modules.get("__main__")
     path = getattr(main, "__file__", None)
-    frame: FrameType | None = sys._getframe(1)
-    while frame is not None and not (frame.f_globals is getattr(main, "__dict__", None)
-                                     and frame.f_code.co_name == "<module>"):
-        frame = frame.f_back
+    frame = _script_frame(sys._getframe(1), main)
+    if frame is None and threading.current_thread() is not threading.main_thread():
+        # started from a thread of the script (a thread pool, a web app): the script's own statement is the
+        # one the main thread is running now (e.g. waiting on the thread's result)
+        frame = _script_frame(sys._current_frames().get(threading.main_thread().ident), main)
     if path is None or frame is None:
         return None
     try:
@@ -69,6 +71,14 @@ def unguarded_call_site() -> str | None:
         if isinstance(node, ast.If) and _is_main_test(node.test) and node.lineno <= line <= (node.end_lineno or 0):
             return None
     return f"{path}:{line}"
+
+
+def _script_frame(frame: FrameType | None, main: object) -> FrameType | None:
+    """The main script's top-level frame among ``frame`` and its callers, or ``None``."""
+    while frame is not None and not (frame.f_globals is getattr(main, "__dict__", None)
+                                     and frame.f_code.co_name == "<module>"):
+        frame = frame.f_back
+    return frame
 
 
 def _is_main_test(test: ast.expr) -> bool:
