@@ -143,6 +143,10 @@ def test_one_reader_for_every_stage_output(finished):
                      "DataFrame", "correlation_CytoSig_sample": "DataFrame",
                      "export_CytoSig_cell_type_l2": "PosixPath", "export_CytoSig_sample": "PosixPath"}, kinds
     assert res.stage("differential_CytoSig_cell_type_l2").attrs["fdr_family"]
+    for name, kind in kinds.items():  # the README: anndata.read_zarr opens the AnnData stages as they are
+        if kind == "AnnData":
+            direct = anndata.read_zarr(out / "stages" / name / "data.zarr")
+            assert direct.shape == res.stage(name).shape and list(direct.obs_names) == list(res.stage(name).obs_names)
     assert (res.stage("export_CytoSig_cell_type_l2") / "manifest.json").exists()
     with pytest.raises(ValueError, match="has no stage 'nope'; its stages: \\['activity_CytoSig_cell_type_l2'"):
         res.stage("nope")
