@@ -37,7 +37,8 @@ def cross_atlas_tables(long: pd.DataFrame, mapping: pd.DataFrame, effects: pd.Da
     male − female difference (:func:`~cytodask.cross_atlas.meta.mean_difference_effects`) as variable ``sex``.
 
     ``level="shared"`` first rolls every common type up to the deepest type all atlases have
-    (:func:`~cytodask.cross_atlas.profiles.roll_up`); the mapping table gains that ``compared_as`` column.
+    (:func:`~cytodask.cross_atlas.profiles.roll_up`); the mapping table's ``compared_as`` column says which
+    (``common`` itself at ``level="fine"``).
     """
     check_long(long)
     types = {a: set(g["common"].dropna()) for a, g in long.groupby("atlas", observed=True)}
@@ -47,6 +48,8 @@ def cross_atlas_tables(long: pd.DataFrame, mapping: pd.DataFrame, effects: pd.Da
         mapping = mapping.assign(compared_as=mapping["common"].map(up))
         if effects is not None:
             effects = effects.assign(common=effects["common"].map(lambda c: up.get(c, c)))
+    else:  # as mapped: each label compared as its own common type (one schema at both levels)
+        mapping = mapping.assign(compared_as=mapping["common"])
     long = roll_up(long, level=level)  # also one value per sample × type × signature at level="fine"
     tables = {"mapping": mapping.reset_index(drop=True),
               "conserved": conserved_signatures(long, min_types=min_types),

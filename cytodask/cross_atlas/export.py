@@ -3,7 +3,7 @@
 =========================  =========================================================================
 table                      columns
 =========================  =========================================================================
-cross_atlas_mapping        atlas, label, common, source (table/rule/fuzzy/unmapped), score
+cross_atlas_mapping        atlas, label, common, source (table/rule/fuzzy/unmapped), score, compared_as
 cross_atlas_conserved      signature, W, chi2, pvalue, qvalue, n_atlases, n_types, top_type, reason
 cross_atlas_consistency    signature, n_pairs, mean_r, W, score, reason
 cross_atlas_pairs          signature, atlas_a, atlas_b, n_types, r, r_pvalue, rho, rho_pvalue
@@ -23,13 +23,15 @@ from cytodask.cross_atlas.meta import META_COLUMNS
 
 GROUPS = ("signature", "variable", "common")
 EXPORTS: dict[str, tuple[tuple[str, ...], str]] = {
-    "mapping": (("atlas", "label", "common", "source", "score"), "each atlas label and its common cell type"),
+    "mapping": (("atlas", "label", "common", "source", "score", "compared_as"),
+                "each atlas label, its common cell type and the shared type it is compared as"),
     "conserved": (tuple(W_COLUMNS), "Kendall's W of the atlases' cell-type rankings per signature"),
     "consistency": (tuple(CONSISTENCY_COLUMNS), "mean profile correlation, W and the combined score"),
     "pairs": (tuple(PAIR_COLUMNS), "profile correlation per signature and atlas pair"),
     "harmonized": (("atlas", "common", "signature", "n", "value", "harmonized"),
                    "cell-type means before and after ComBat"),
-    "meta": ((*GROUPS, *META_COLUMNS), "fixed and random-effects meta-analysis of correlation effects"),
+    "meta": ((*GROUPS, *META_COLUMNS, "fixed_pvalue", "q_pvalue", "reason"),
+             "fixed and random-effects meta-analysis of the atlases' effects (ρ as Fisher z; sex: mean difference)"),
     "sign_consistency": ((*GROUPS, "n_atlases", "n_sig", "n_up", "n_down", "consistent", "direction"),
                          "significant correlation effects of one sign in several atlases"),
 }

@@ -38,6 +38,8 @@ def _cross_spec(tmp: Path) -> Path:
     lines += ["", "[[stages]]", 'name = "search_index"', 'type = "search_index"', "genes = false"]
     for atlas in SETUP:
         lines += ["", "[[stages.atlases]]", f'name = "{atlas}"', f'results = "{tmp / "res" / atlas}"']
+    lines += ["", "[[stages]]", 'name = "export"', 'type = "export"', 'inputs = ["cross_atlas", "search_index"]',
+              'formats = ["parquet", "json"]']
     path = tmp / "cross.toml"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -48,6 +50,23 @@ def chain(world, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("nightly")
     specs = [_atlas_spec(tmp, atlas, world[atlas]["h5ad"]) for atlas in SETUP]
     return tmp, specs, _cross_spec(tmp)
+
+
+def _exports_have_their_schemas(folder: Path) -> None:
+    """Every cross-atlas table exported with its documented columns, as Parquet and strict JSON (NaN → null)."""
+    import json
+
+    import pandas as pd
+
+    from cytodask.cross_atlas.export import EXPORTS
+
+    for name, (columns, _) in EXPORTS.items():
+        assert list(pd.read_parquet(folder / f"cross_atlas_{name}.parquet").columns) == list(columns), name
+        doc = json.loads((folder / f"cross_atlas_{name}.json").read_text(),
+                         parse_constant=lambda c: pytest.fail(f"{name}: {c} in strict JSON"))
+        assert doc["columns"] == list(columns)
+    entities = pd.read_parquet(folder / "search_entities.parquet")
+    assert list(entities.columns) == ["name", "type", "aliases", "parents", "appears"] and len(entities) > 100
 
 
 def _states(done: dict) -> dict[str, list[str]]:
@@ -62,11 +81,13 @@ def test_the_chain_runs_in_order_and_skips_when_unchanged(chain) -> None:
     lines: list[str] = []
     first = nightly(cross, rebuild=specs, echo=lines.append)
     assert list(_states(first)) == ["cima", "inflammation", "scatlas", "cross"]  # the order run
+    assert _states(first)["cross"] == ["computed"] * 3  # cross_atlas, search_index, export
     assert all(s == "computed" for states in _states(first).values() for s in states)
     steps = [line for line in lines if line.startswith("nightly step")]
     assert steps[0].startswith("nightly step 1/4: cytodask rebuild") and steps[3].startswith("nightly step 4/4: cross")
     meta = read_table(tmp / "res" / "cross_atlas" / "stages" / "cross_atlas" / "data.zarr", "meta")
     assert (meta["variable"] == "sex").all() and meta["k"].max() == 2  # CIMA and Inflammation carry sex
+    _exports_have_their_schemas(tmp / "res" / "cross_atlas" / "exports" / "export")
 
     again = nightly(cross, rebuild=specs, echo=None)  # nothing changed: every stage of every step skips
     assert all(s == "skipped" for states in _states(again).values() for s in states)
@@ -76,7 +97,7 @@ def test_the_chain_runs_in_order_and_skips_when_unchanged(chain) -> None:
     specs[2].write_text(specs[2].read_text().replace("min_cells = 10", "min_cells = 12"))
     changed = _states(nightly(cross, rebuild=specs, echo=None))
     assert changed["cima"] == changed["inflammation"] == ["skipped"] * 3  # convert, pseudobulk, activity
-    assert changed["scatlas"] == ["skipped", "computed", "computed"] and changed["cross"] == ["computed"] * 2
+    assert changed["scatlas"] == ["skipped", "computed", "computed"] and changed["cross"] == ["computed"] * 3
 
 
 def test_a_failed_step_stops_the_chain_and_names_it(chain, tmp_path) -> None:

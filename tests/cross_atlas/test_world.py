@@ -182,5 +182,5 @@ def test_graph_spec_builds() -> None:
 
     spec = load_spec(Path(__file__).resolve().parents[2] / "graphs" / "cross_atlas.toml")
     stages = spec.build(skip_types=("convert",))
-    assert [type(s).__name__ for s in stages] == ["CrossAtlasStage", "SearchIndexStage"]
+    assert [type(s).__name__ for s in stages] == ["CrossAtlasStage", "SearchIndexStage", "ExportStage"]
     assert [a["name"] for a in stages[0].atlases] == ["cima", "inflammation", "scatlas"]
