@@ -5,7 +5,9 @@ run in order within ``--budget`` seconds; one that fails records its error and t
 ``--dry-run`` runs the same code on NumPy at toy sizes (checks the script and the JSON on any machine);
 ``--no-gpu`` writes the JSON saying no device was seen, and measures nothing.
 
-JSON (``schema`` = :data:`SCHEMA`): ``status`` (``ok``, ``partial``, ``no_gpu``, ``dry_run``),
+JSON (``schema`` = :data:`SCHEMA`): ``status`` (``ok``, ``partial``, ``no_gpu``, ``dry_run``; ``running``
+while it measures: the file is rewritten after every workload, so a run stopped at its time limit keeps
+the figures it took),
 ``backend``, ``device`` (name, memory, CuPy/CUDA versions), ``sizes``, ``pytest`` (exit code and
 counts from its JUnit XML), one object per workload in :data:`WORKLOADS` (seconds are medians of
 synchronised runs after a warm-up), ``errors`` and ``skipped`` (name → reason), ``total_seconds``.
@@ -22,6 +24,7 @@ import time
 import traceback
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
@@ -53,8 +56,13 @@ def pytest_summary(rc: int | None, xml: str | None) -> dict[str, Any]:
     return out
 
 
-def run(xp: ModuleType, sizes: dict[str, int], budget: float) -> dict[str, Any]:
-    """Every workload within ``budget`` seconds: ``{name: figures}``, ``errors`` and ``skipped``."""
+def run(xp: ModuleType, sizes: dict[str, int], budget: float,
+        progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Every workload within ``budget`` seconds: ``{name: figures}``, ``errors`` and ``skipped``.
+
+    ``progress`` gets the figures so far after every workload (the JSON is rewritten then: a run
+    stopped by its time limit keeps what it measured).
+    """
     import numpy as np
 
     from benchmarks import gpu_workloads as w
@@ -94,6 +102,8 @@ def run(xp: ModuleType, sizes: dict[str, int], budget: float) -> dict[str, Any]:
             figures["errors"][name] = f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=8)}"
         print(f"gpu_check: {name}: {'error' if name in figures['errors'] else 'done'} "
               f"({time.perf_counter() - start:.1f} s)", file=sys.stderr, flush=True)
+        if progress is not None:
+            progress(figures)
     return figures
 
 
@@ -108,6 +118,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pytest-xml", default=None, help="its JUnit XML")
     args = p.parse_args(argv)
     t0 = time.perf_counter()
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(status: str) -> None:
+        report["status"] = status
+        report["total_seconds"] = time.perf_counter() - t0
+        tmp = out.with_name(out.name + ".tmp")
+        tmp.write_text(json.dumps(report, indent=2, default=float) + "\n")
+        tmp.replace(out)
+
     report: dict[str, Any] = {"schema": SCHEMA, "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                               "python": platform.python_version(),
                               "pytest": pytest_summary(args.pytest_rc, args.pytest_xml)}
@@ -125,14 +145,13 @@ def main(argv: list[str] | None = None) -> int:
             from cytodask.core.backend import resolve_backend
 
             xp, sizes = resolve_backend("cupy"), w.FULL  # raises with the fix when no GPU is usable
-        report.update(backend=xp.__name__, device=device_info(xp), sizes=sizes, **run(xp, sizes, args.budget))
+        report.update(backend=xp.__name__, device=device_info(xp), sizes=sizes)
+        write("running")  # rewritten after every workload: a run killed at its time limit keeps its figures
+        report.update(run(xp, sizes, args.budget, progress=lambda f: (report.update(f), write("running"))))
         done = all(k in report for k in WORKLOADS)
         report["status"] = "dry_run" if args.dry_run else ("ok" if done else "partial")
         code = 0 if done else 1
-    report["total_seconds"] = time.perf_counter() - t0
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2, default=float) + "\n")
+    write(report["status"])
     print(f"gpu_check: {report['status']}; figures in {out}", file=sys.stderr)
     return code
 

@@ -93,3 +93,67 @@ def test_device_path_through_a_stand_in_cupy(tmp_path: Path, monkeypatch: pytest
     assert gpu_check.main(["--out", str(out), "--budget", "1"]) == 1  # no time left: skipped, said so
     report = json.loads(out.read_text())
     assert report["status"] == "partial" and "budget left" in report["skipped"]["activity_analytic"]
+
+
+def test_json_rewritten_after_every_workload(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A run killed at its time limit (``timeout`` in gpu_check.sh) keeps the figures it took."""
+    from benchmarks import gpu_workloads
+
+    out = tmp_path / "r.json"
+    seen: dict = {}
+
+    def killed(*args, **kwargs):
+        seen.update(json.loads(out.read_text()))
+        raise KeyboardInterrupt  # as SIGTERM/SIGKILL: nothing after this point runs
+
+    monkeypatch.setattr(gpu_workloads, "wilcoxon", killed)
+    with pytest.raises(KeyboardInterrupt):
+        gpu_check.main(["--dry-run", "--out", str(out)])
+    report = json.loads(out.read_text())
+    assert report == seen and report["status"] == "running"
+    assert all(report[name]["seconds"] > 0 for name in gpu_check.WORKLOADS[:-1]) and "wilcoxon" not in report
+
+
+def test_dist_info_declares_the_entry_points_of_pyproject(tmp_path: Path):
+    """On the GPU machine the tree is not installed: this dist-info makes the stage registry find its types."""
+    import importlib.metadata as md
+    import tomllib
+
+    from benchmarks import gpu_wheels
+
+    info = gpu_wheels.write_dist_info(tmp_path)
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    dist = md.Distribution.at(info)
+    assert dist.metadata["Name"] == "cytodask" and dist.version == project["version"]
+    stages = {ep.name: ep.value for ep in dist.entry_points.select(group="cytodask.stages")}
+    assert stages == project["entry-points"]["cytodask.stages"] and "convert" in stages
+    assert {ep.name: ep.value for ep in dist.entry_points.select(group="console_scripts")} == project["scripts"]
+
+
+def test_wheels_leave_out_what_the_device_has(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """gpu_check.sh --wheels: pinned to this environment (dask/distributed as dask-cuda pins them), py3.12,
+    without the image's packages but with pandas < 3; one version of each wheel in the folder."""
+    from benchmarks import gpu_wheels
+
+    calls: list[list[str]] = []
+
+    def fake_pip(cmd, check):
+        calls.append(cmd)
+        d = Path(cmd[cmd.index("-d") + 1])
+        for name in ("numpy-2.4.6-cp312-cp312-manylinux_2_28_x86_64.whl", "pandas-2.3.3-cp312-cp312-x.whl",
+                     "dask-2026.7.1-py3-none-any.whl", "scipy-1.17.1-cp312-cp312-x.whl",
+                     "cupy_cuda13x-14.2.0-cp312-cp312-x.whl", "zarr-3.1.6-py3-none-any.whl"):
+            (d / name).write_bytes(b"")
+        cons = Path(cmd[cmd.index("-c") + 1]).read_text().split()
+        assert not any(c.startswith(("dask==", "distributed==", "cytodask==")) for c in cons)
+        assert any(c.startswith("numpy==") for c in cons)
+
+    monkeypatch.setattr(gpu_wheels.subprocess, "run", fake_pip)
+    dest = tmp_path / "wheels"
+    dest.mkdir()
+    (dest / "zarr-3.0.0-py3-none-any.whl").write_bytes(b"")  # an older download: replaced
+    kept = gpu_wheels.download(dest)
+    assert sorted(p.name.split("-")[0] for p in kept) == ["dask", "pandas", "zarr"]
+    assert sorted(p.name for p in dest.iterdir()) == sorted(p.name for p in kept)
+    (cmd,) = calls
+    assert cmd[cmd.index("--python-version") + 1] == "3.12" and "pandas<3" in cmd and "rmm-cu13>=26" in cmd
