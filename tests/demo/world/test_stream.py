@@ -1,4 +1,4 @@
-"""Streaming: generation memory is flat in the number of cells; ``synthetic:<atlas>`` converts to a store."""
+"""Streaming: memory flat in the number of cells; every named size; ``synthetic:<atlas>`` converts to a store."""
 
 from __future__ import annotations
 
@@ -9,10 +9,13 @@ from pathlib import Path
 
 import anndata as ad
 import pandas as pd
+import pytest
 import scipy.sparse as sp
 
-from cytodask.demo.world import cell_metadata, generate_block, world_spec
+from cytodask.demo.world import ATLASES, SIZES, cell_metadata, generate_block, truth, world_spec
+from cytodask.demo.world.cells import obs_frame
 from cytodask.demo.world.genes import var_frame
+from cytodask.demo.world.model import world_model
 from tests.demo._atlas import assert_csr_identical
 
 # Peak RSS (VmHWM: ru_maxrss would carry over the forking parent's peak) of a fresh process writing
@@ -61,3 +64,22 @@ def test_synthetic_source_converts_to_the_same_atlas(tmp_path: Path) -> None:
     assert_csr_identical(sp.csr_matrix(back.X).astype("int32"), generate_block(spec, 0, spec.n_cells))
     pd.testing.assert_frame_equal(back.obs, cell_metadata(spec), check_categorical=False)
     assert list(back.var_names) == list(var_frame(spec.n_genes).index)
+
+
+@pytest.mark.parametrize("size", ["ci", "bench"])
+def test_every_named_size_generates_any_block(size: str) -> None:
+    """The CI (<= 100k) and benchmark (1M) atlases: their last cells come straight from their own tiles
+    (no pass over the cells before them), identical however the block is cut; the samples and the truth
+    do not depend on the size."""
+    for atlas in ATLASES:
+        spec = world_spec(atlas, size)
+        assert spec.n_cells == SIZES[size][atlas][0] and (size != "bench" or spec.n_cells >= 1_000_000)
+        tail = generate_block(spec, spec.n_cells - 300, spec.n_cells)
+        assert tail.shape == (300, spec.n_genes) and tail.nnz > 300 * 500
+        assert_csr_identical(generate_block(spec, spec.n_cells - 100, spec.n_cells), tail[200:])
+        obs = obs_frame(world_model(spec), spec.n_cells - 100, spec.n_cells)
+        assert obs.index[-1] == f"cell_{spec.n_cells:09d}"
+        small = truth(world_spec(atlas, "unit"))
+        big = truth(spec)
+        assert big["n_samples"] == small["n_samples"] and big["null"] == small["null"]
+        assert [e["id"] for e in big["effects"]] == [e["id"] for e in small["effects"]]
