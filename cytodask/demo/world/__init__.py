@@ -7,8 +7,8 @@ streamed to disk with memory flat in the number of cells. Its truth table
 (:func:`truth`, ``truth.json``) lists every planted effect, the null set, the
 label crosswalk to the common vocabulary, producers and compositions; the
 per-cell truths no label reveals (exhausted CD8 T cells, CAF subtypes) are in
-:func:`truth_cells` (``truth_cells.csv``). The contract is /work/notes/WORLD.md
-(ANALYSES.md §8).
+:func:`truth_cells` (``truth_cells.csv``). What the three atlases plant follows
+ANALYSES.md §8 (the README's "Synthetic world" section: sizes, files, truth schema).
 
 Modules: :mod:`.spec` (sizes, :func:`world_spec`), :mod:`.genes` (gene space,
 producers, markers), :mod:`.model` (the expression model), :mod:`.atlases`
