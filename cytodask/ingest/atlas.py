@@ -103,10 +103,14 @@ def _to_cupy_csr(block: sp.csr_matrix, dtype: np.dtype[Any] | None = None) -> An
 
 
 def device_block(block: sp.csr_matrix, backend: str) -> Any:
-    """A host block where ``backend`` computes: itself for ``"numpy"``/``"auto"``, a CuPy CSR for ``"cupy"``.
+    """A host block where ``backend`` computes: itself for ``"numpy"``, a CuPy CSR for ``"cupy"``.
 
-    Called inside the task, on the worker, so the client (e.g. a SLURM login node) needs no GPU.
+    ``"auto"`` (no run chose a backend: :func:`~cytodask.core.backend.run_backend`) is resolved here,
+    as the other stages' block tasks do: CuPy where this worker sees a GPU. Called inside the task, on
+    the worker, so the client (e.g. a SLURM login node) needs no GPU.
     """
+    if backend == "auto":
+        backend = "numpy" if resolve_backend("auto") is np else "cupy"
     return _to_cupy_csr(block) if backend == "cupy" else block
 
 
