@@ -94,3 +94,18 @@ def test_to_device_casts_integer_sparse_on_host(fake_cupyx):
     assert isinstance(dev, _FakeCupyCSR) and dev.dtype == np.float64
     np.testing.assert_array_equal(dev.host.toarray(), rows.toarray())
     assert to_device(rows.astype(np.float32), types.ModuleType("cupy")).dtype == np.float32  # floats as they are
+
+
+def test_device_block_resolves_auto_where_it_runs(fake_cupyx, monkeypatch: pytest.MonkeyPatch):
+    """Pseudobulk block tasks outside a run (backend 'auto') go to the GPU a worker sees, as activity blocks do."""
+    from cytodask.ingest.atlas import device_block
+
+    block = sp.random(30, 8, density=0.3, format="csr", random_state=1, dtype=np.float64)
+    block.data = np.ceil(block.data * 5)
+    ints = block.astype(np.int32)
+    assert device_block(ints, "numpy") is ints
+    got = device_block(ints, "auto")  # fake_cupyx: this worker "sees a GPU"
+    assert isinstance(got, _FakeCupyCSR) and got.dtype == np.float32
+    np.testing.assert_array_equal(got.host.toarray(), block.toarray())
+    monkeypatch.setattr(atlas_mod, "resolve_backend", lambda b: np)  # no GPU here: the block stays on the host
+    assert device_block(ints, "auto") is ints
