@@ -108,3 +108,45 @@ def test_compositions_and_infiltration_are_as_stated(scatlas) -> None:
         stated = next(r for r in t["effects"] if r["id"] == f"infiltration_{cancer}")["immune_fraction"]
         assert abs(frac[cancer] - stated) < 0.07, (cancer, frac[cancer], stated)
     assert frac["LUAD"] > frac["LIHC"] > frac["CRC"]
+
+
+def test_organ_programs_are_in_their_organ_only(scatlas) -> None:
+    pb, g = pseudobulk(scatlas.counts, scatlas.obs, ["tissue", "organ", "sampleID"], symbols(scatlas.spec))
+    normal = (g["tissue"] == "Normal").to_numpy()
+    rows = [e for e in scatlas.truth["effects"] if e["kind"] == "organ_program"]
+    assert len(rows) >= 4
+    checked = 0
+    for e in rows:
+        score = response_score(pb, e["signature"])
+        own = normal & (g["organ"] == e["groups"]["organ"][0]).to_numpy()
+        assert score[own].min() > score[normal & ~own].max(), e["id"]  # every sample of the organ above the rest
+        tumour = (g["tissue"] == "Tumor").to_numpy() & (g["organ"] == e["groups"]["organ"][0]).to_numpy()
+        checked += tumour.any()
+        assert not tumour.any() or score[tumour].mean() < score[own].mean() - 0.3, e["id"]  # normal samples only
+    assert checked >= 3  # Liver, Lung, Colon have tumours; Skin none
+
+
+def _within_sample_shift(atlas, cells: np.ndarray, others: np.ndarray, signature: str) -> np.ndarray:
+    """Per sample: response score of ``cells`` minus that of ``others`` (pseudobulk of each, >= 5 cells)."""
+    obs = atlas.obs.assign(_grp=np.where(cells, "in", np.where(others, "out", "")))
+    keep = (cells | others)
+    pb, g = pseudobulk(atlas.counts[keep], obs.loc[keep], ["_grp", "sampleID"], symbols(atlas.spec))
+    wide = g.assign(score=response_score(pb, signature)).pivot_table(index="sampleID", columns="_grp",
+                                                                      values="score", observed=True)
+    return (wide["in"] - wide["out"]).dropna().to_numpy()
+
+
+def test_exhausted_and_caf_activity_shifts(scatlas) -> None:
+    """The planted responses of exhausted CD8 T cells and of each CAF subtype, against their neighbours of
+    the same label in the same samples."""
+    hidden, obs = scatlas.hidden, scatlas.obs
+    rows = {e["id"]: e for e in scatlas.truth["effects"]}
+    cd8 = (obs["subCluster"] == "CD8T02_Tem_GZMK").to_numpy()
+    ex = hidden["exhausted"].to_numpy()
+    diff = _within_sample_shift(scatlas, cd8 & ex, cd8 & ~ex, rows["exhaustion"]["signature"])
+    assert len(diff) >= 6 and diff.mean() > 0.3 and wilcoxon(diff).pvalue < 0.05, diff
+    caf = hidden["caf_subtype"].to_numpy()
+    for sub in ("myCAF", "iCAF", "apCAF"):
+        diff = _within_sample_shift(scatlas, caf == sub, (caf != sub) & (obs["cellType1"] == "Fibroblast").to_numpy(),
+                                    rows[f"caf_{sub}"]["signature"])
+        assert len(diff) >= 6 and diff.mean() > 0.3 and wilcoxon(diff).pvalue < 0.05, (sub, diff)

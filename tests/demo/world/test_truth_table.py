@@ -78,3 +78,17 @@ def test_lineage_markers_are_expressed(scatlas) -> None:
         own = (g["cellType1"] == label).to_numpy()
         level = pb[genes[lineage]].to_numpy()
         assert np.all(level[own].mean(axis=0) > level[~own].max(axis=0) + 2.0), lineage
+
+
+@pytest.mark.parametrize("name", ATLASES)
+def test_producer_genes_are_up_in_their_producer_types(name: str, request: pytest.FixtureRequest) -> None:
+    atlas = request.getfixturevalue(name)
+    column = atlas.truth["columns"]["cell_type"]
+    pb, g = pseudobulk(atlas.counts, atlas.obs, [column], symbols(atlas.spec), min_cells=20)
+    rows = atlas.truth["producers"]
+    assert {"IFNG", "TNF", "IL1B", "IL6", "IL10", "IL4", "IL13"} <= {r["gene"] for r in rows}
+    for r in rows:
+        own = g[column].isin(r["cell_types"]).to_numpy()
+        level = pb[r["gene"]].to_numpy()
+        # a label mixing producer and other subtypes (CIMA's CD4_helper: Th17, Th2, Tfh) is diluted: +1 log2
+        assert own.any() and level[own].mean() > level[~own].mean() + 1.0, (name, r["gene"], level[own], level[~own])
