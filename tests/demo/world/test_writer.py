@@ -64,6 +64,8 @@ def test_synthetic_source_forms(tmp_path: Path) -> None:
     source = open_source(f"synthetic:inflammation?cells=300&dir={tmp_path / 'w'}")
     assert source.shape == (300, world_spec("inflammation").n_genes)
     assert {"sampleID", "Level2", "therapyResponse"} <= set(source.obs_columns())
+    var = source.var()  # Ensembl ids with a symbol column, as the real Inflammation Atlas
+    assert var.index[0].startswith("ENSG") and {"IFNG", "PDCD1"} <= set(var["symbol"])
 
 
 @pytest.mark.parametrize("atlas", ["cima", "inflammation", "scatlas"])
