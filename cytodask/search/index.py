@@ -76,7 +76,9 @@ class SearchIndex:
         self.haystack = "\n" + "\n".join(self.sorted_keys) + "\n"
         self.offsets = np.cumsum([0, *[len(x) + 1 for x in self.sorted_keys]])  # start of key i in haystack - 1
         by_length = sorted(self.sorted_keys, key=len)  # stable: by length, then key
-        self.fuzzy_keys = by_length
+        self.fuzzy_keys = np.array(by_length, dtype=object)
+        e = self.entities  # per-entity columns as arrays, read once (a query returns rows from them)
+        self.columns = {c: e[c].to_numpy(object) for c in ("name", "type", "aliases", "parents", "appears")}
         lengths = np.fromiter((len(x) for x in by_length), np.int64, len(by_length))
         self.length_start = np.searchsorted(lengths, np.arange(lengths.max(initial=0) + 2), side="left")
         self.fuzzy_len = lengths.astype(np.int16)

@@ -74,7 +74,7 @@ def check_query(query: str) -> str:
 class _Hits:
     def __init__(self, index: SearchIndex, allowed: set[str]) -> None:
         self.index, self.allowed = index, allowed
-        self.type_of = index.entities["type"].to_numpy(object)
+        self.type_of = index.columns["type"]
         self.best: dict[int, tuple[float, str, str]] = {}
 
     def add_key(self, key: str, base: float, kind: str | None) -> None:
@@ -175,7 +175,7 @@ def _fuzzy(index: SearchIndex, q: str, hits: _Hits) -> None:
         h = index.fuzzy_hist[c, lo:hi]
         l1 += np.abs(h - np.int16(qh[c])) - h
     near = l1 <= 4
-    candidates = [index.fuzzy_keys[lo + i] for i in np.flatnonzero(near)]
+    candidates = index.fuzzy_keys[lo + np.flatnonzero(near)].tolist()
     for key, dist, _ in process.extract(q, candidates, scorer=OSA.distance, score_cutoff=2, limit=None):
         if dist > 0:
             hits.add_key(key, 40.0 - 10.0 * (dist - 1), "fuzzy")
@@ -183,10 +183,14 @@ def _fuzzy(index: SearchIndex, q: str, hits: _Hits) -> None:
 
 def _table(index: SearchIndex, hits: _Hits, limit: int) -> pd.DataFrame:
     order = {t: i for i, t in enumerate(TYPES)}
-    names = index.entities["name"].to_numpy(object)
+    col = index.columns
+    names = col["name"]
     ranked = sorted(hits.best.items(), key=lambda kv: (-kv[1][0], order[hits.type_of[kv[0]]], names[kv[0]]))[:limit]
-    ent = index.entities
-    rows = [{"name": names[i], "type": hits.type_of[i], "score": round(s, 3), "matched_on": how,
-             "matched": text, "aliases": list(ent["aliases"].iat[i]), "parents": list(ent["parents"].iat[i]),
-             "appears": list(ent["appears"].iat[i])} for i, (s, how, text) in ranked]
-    return pd.DataFrame(rows, columns=RESULT_COLUMNS)
+    rows = [i for i, _ in ranked]
+    out: dict[str, list] = {"name": [names[i] for i in rows], "type": [hits.type_of[i] for i in rows],
+                            "score": [round(s, 3) for _, (s, _, _) in ranked],
+                            "matched_on": [how for _, (_, how, _) in ranked],
+                            "matched": [text for _, (_, _, text) in ranked]}
+    for c in ("aliases", "parents", "appears"):
+        out[c] = [list(col[c][i]) for i in rows]
+    return pd.DataFrame(out)  # keys in RESULT_COLUMNS order
