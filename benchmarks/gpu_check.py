@@ -1,11 +1,12 @@
-"""``python -m benchmarks.gpu_check [--dry-run | --no-gpu] --out FILE.json``: the GPU figures as one JSON.
+"""``python -m benchmarks.gpu_check [--dry-run | --no-gpu | --setup-failed WHY] --out FILE.json``: GPU figures, one JSON.
 
 Run by ``benchmarks/gpu_check.sh`` after ``pytest -m gpu``. Workloads (:mod:`benchmarks.gpu_workloads`)
 run in order within ``--budget`` seconds; one that fails records its error and the others still run.
 ``--dry-run`` runs the same code on NumPy at toy sizes (checks the script and the JSON on any machine);
-``--no-gpu`` writes the JSON saying no device was seen, and measures nothing.
+``--no-gpu`` writes the JSON saying no device was seen, and measures nothing; ``--setup-failed WHY`` likewise
+says why the GPU machine could not run the check (standard library only: nothing else may import).
 
-JSON (``schema`` = :data:`SCHEMA`): ``status`` (``ok``, ``partial``, ``no_gpu``, ``dry_run``; ``running``
+JSON (``schema`` = :data:`SCHEMA`): ``status`` (``ok``, ``partial``, ``no_gpu``, ``setup_failed``, ``dry_run``; ``running``
 while it measures: the file is rewritten after every workload, so a run stopped at its time limit keeps
 the figures it took),
 ``backend``, ``device`` (name, memory, CuPy/CUDA versions), ``sizes``, ``pytest`` (exit code and
@@ -112,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--dry-run", action="store_true", help="the same code on NumPy at toy sizes (any machine)")
     mode.add_argument("--no-gpu", action="store_true", help="write the JSON saying no GPU was seen; measure nothing")
+    mode.add_argument("--setup-failed", metavar="WHY", help="write the JSON saying why the setup failed; measure nothing")
     p.add_argument("--out", required=True, help="the JSON file to write")
     p.add_argument("--budget", type=float, default=240.0, help="seconds for all workloads (default 240)")
     p.add_argument("--pytest-rc", type=int, default=None, help="exit code of pytest -m gpu")
@@ -131,9 +133,10 @@ def main(argv: list[str] | None = None) -> int:
     report: dict[str, Any] = {"schema": SCHEMA, "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                               "python": platform.python_version(),
                               "pytest": pytest_summary(args.pytest_rc, args.pytest_xml)}
-    if args.no_gpu:
-        report.update(status="no_gpu", backend=None, device=None, sizes=None, errors={}, skipped={})
-        code = 2
+    if args.no_gpu or args.setup_failed:
+        report.update(status="no_gpu" if args.no_gpu else "setup_failed", backend=None, device=None, sizes=None,
+                      errors={"setup": args.setup_failed} if args.setup_failed else {}, skipped={})
+        code = 2 if args.no_gpu else 3
     else:
         import numpy as np
 

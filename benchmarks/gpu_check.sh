@@ -36,18 +36,26 @@ if ! "$PY" -c "import cupy, sys; sys.exit(0 if cupy.cuda.runtime.getDeviceCount(
   "$PY" -m benchmarks.gpu_check --no-gpu --out "$OUT/gpu_check.json"  # standard library only
   exit 2
 fi
+setup_failed() {  # say why in the JSON too, and stop: nothing can be measured
+  echo "gpu_check: $1" >&2
+  "$PY" -m benchmarks.gpu_check --setup-failed "$1" --out "$OUT/gpu_check.json"
+  exit 3
+}
 site=${GPU_CHECK_SITE:-/tmp/cytodask-site}
 if compgen -G ".device-wheels/*.whl" > /dev/null; then  # py3.12 wheels for the GPU machine alone
   "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$site" \
-    .device-wheels/*.whl || { echo "gpu_check: installing .device-wheels failed" >&2; exit 3; }
+    .device-wheels/*.whl || setup_failed "installing .device-wheels failed (pip install --target $site)"
 fi
 # cytodask's stage types are entry points: a dist-info on the path declares them (pip -e would need setuptools>=77)
-"$PY" -m benchmarks.gpu_wheels --dist-info "$site" || exit 3
+"$PY" -m benchmarks.gpu_wheels --dist-info "$site" || setup_failed "writing cytodask's dist-info into $site failed"
 export PYTHONPATH="$here:$site${PYTHONPATH#"$here"}"
-"$PY" -c "import dask, distributed, zarr, anndata, pandas, sys; from cytodask.core.registry import stage_types
-assert 'convert' in stage_types(); print('gpu_check: pandas', pandas.__version__, 'anndata', anndata.__version__,
-'zarr', zarr.__version__, 'dask', dask.__version__, file=sys.stderr)" ||
-  { echo "gpu_check: dask/zarr/anndata missing: benchmarks/gpu_check.sh --wheels, carry .device-wheels" >&2; exit 3; }
+"$PY" -c "import dask, distributed, zarr, anndata, pandas, sys; from importlib.metadata import version as v
+from cytodask.core.registry import stage_types; assert 'convert' in stage_types()
+print('gpu_check:', *(f'{p} {v(p)}' for p in ('pandas', 'anndata', 'zarr', 'dask', 'dask-cuda')), file=sys.stderr)" \
+  2> "$OUT/gpu_setup.txt" ||
+  setup_failed "cytodask does not import (dask/zarr/anndata missing? run benchmarks/gpu_check.sh --wheels here and
+carry .device-wheels): $(tail -n 3 "$OUT/gpu_setup.txt")"
+cat "$OUT/gpu_setup.txt" >&2
 
 mapfile -t gpu_tests < <(grep -rlE "requires_gpu|mark\.gpu" tests --include='test_*.py' | sort)
 timeout $(( total / 2 )) "$PY" -m pytest -m gpu -q -p no:cacheprovider -o addopts="" --continue-on-collection-errors \

@@ -157,3 +157,27 @@ def test_wheels_leave_out_what_the_device_has(tmp_path: Path, monkeypatch: pytes
     assert sorted(p.name for p in dest.iterdir()) == sorted(p.name for p in kept)
     (cmd,) = calls
     assert cmd[cmd.index("--python-version") + 1] == "3.12" and "pandas<3" in cmd and "rmm-cu13>=26" in cmd
+
+
+def test_setup_failure_is_said_in_the_json(tmp_path: Path):
+    """On a GPU machine where cytodask cannot import (wheels not carried), exit 3 with the reason in the JSON."""
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    (shim / "sitecustomize.py").write_text(
+        "import sys, types\n"
+        "cupy = types.ModuleType('cupy')\n"  # the script's device probe: one GPU
+        "cupy.cuda = types.SimpleNamespace(runtime=types.SimpleNamespace(getDeviceCount=lambda: 1))\n"
+        "sys.modules['cupy'] = cupy\n"
+        "class Gone:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] == 'zarr':\n"
+        "            raise ImportError('zarr is not on this machine')\n"
+        "sys.meta_path.insert(0, Gone())\n")
+    env = {**os.environ, "OUT": str(tmp_path / "out"), "PYTHON": sys.executable, "PYTHONPATH": str(shim),
+           "GPU_CHECK_SITE": str(tmp_path / "site")}
+    res = subprocess.run(["bash", str(SCRIPT)], env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 3, res.stderr
+    report = json.loads((tmp_path / "out" / "gpu_check.json").read_text())
+    assert report["status"] == "setup_failed" and report["schema"] == gpu_check.SCHEMA
+    assert "zarr" in report["errors"]["setup"] or ".device-wheels" in report["errors"]["setup"]
+    assert not (tmp_path / "out" / "gpu_pytest.xml").exists()  # nothing ran
