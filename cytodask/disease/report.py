@@ -84,7 +84,7 @@ def driver_heatmap_section(data: Path) -> list[ReportSection]:
         raise ValueError("no (disease x cell type) block was tested")
     matrix = table.pivot(index="disease", columns="cell_type", values="n_significant").fillna(0)
     first = table.assign(_f=table["rank"] == 1).pivot(index="disease", columns="cell_type", values="_f")
-    first = first.reindex_like(matrix).fillna(False).astype(bool)
+    first = first.reindex(index=matrix.index, columns=matrix.columns).eq(True)  # missing blocks: not rank 1
     top = table[table["rank"] == 1][["disease", "cell_type", "n_significant", "mean_abs_diff", "min_qvalue",
                                      "top_signature"]].reset_index(drop=True)
     a, d = table.attrs.get("alpha", 0.05), table.attrs.get("min_abs_diff", 0.5)

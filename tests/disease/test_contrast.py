@@ -138,3 +138,19 @@ def test_too_few_disease_samples_give_nan_with_reason(adata):
     other = table[table["reason"] == ""]
     q = multipletests(other["pvalue"].to_numpy(), method="fdr_bh")[1]  # NaN rows are not in the family
     np.testing.assert_allclose(other["qvalue"], q, rtol=1e-12)
+
+
+def test_a_patient_sampled_twice_is_one_unit_with_patient_col():
+    a = activity()  # RA patients have a second sample (timepoint 2)
+    per_sample = disease_vs_healthy(a, **COLUMNS)
+    per_patient = disease_vs_healthy(a, **COLUMNS, patient_col="patientID")
+    ra = per_patient[(per_patient["disease"] == "RA") & (per_patient["cell_type"] == "B")].iloc[0]
+    assert per_sample.loc[per_sample["disease"] == "RA", "n_disease"].eq(64).all()  # samples, pseudo-replicated
+    assert ra["n_disease"] == 32 and ra["n_healthy"] == 18
+    obs = a.obs
+    sel = ((obs["disease"] == "RA") & (obs["Level2"] == "B")).to_numpy()
+    means = pd.Series(a[sel, ra["signature"]].X.ravel().astype(np.float64)).groupby(
+        obs.loc[sel, "patientID"].to_numpy()).mean()
+    _, y = _groups(a, "RA", "B", ra["signature"])
+    ref = stats.mannwhitneyu(means.to_numpy(), y, method="asymptotic")
+    np.testing.assert_allclose([ra["statistic"], ra["pvalue"]], [ref.statistic, ref.pvalue], rtol=1e-9)

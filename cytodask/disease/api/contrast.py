@@ -60,11 +60,13 @@ class ContrastInput:
 
 def prepare_contrast(activity: Any, *, disease_col: str, sample_col: str, cell_type_col: str,
                      healthy: Sequence[str] | str = HEALTHY, study_col: str | None = None,
-                     obs: pd.DataFrame | None = None, layer: str | None = None) -> ContrastInput:
-    """Check the columns and labels and reduce activity to one row per sample × cell type."""
+                     patient_col: str | None = None, obs: pd.DataFrame | None = None,
+                     layer: str | None = None) -> ContrastInput:
+    """Check the columns and labels and reduce activity to one row per sample (or patient) × cell type."""
     values, meta = activity_frame(activity, obs, layer=layer)
-    check_columns(meta, [disease_col, sample_col, cell_type_col, study_col], "disease_vs_healthy")
-    values, meta = per_sample(values, meta, [sample_col, cell_type_col], [disease_col, study_col])
+    check_columns(meta, [disease_col, sample_col, cell_type_col, study_col, patient_col], "disease_vs_healthy")
+    unit = patient_col or sample_col  # the independent unit: a patient's samples (timepoints) are averaged
+    values, meta = per_sample(values, meta, [unit, cell_type_col], [disease_col, study_col])
     meta = meta[meta[disease_col].notna()]
     values = values.loc[meta.index]
     is_healthy = healthy_mask(meta[disease_col], healthy)
@@ -133,7 +135,8 @@ def finish_contrast(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
 
 def disease_vs_healthy(activity: Any, *, disease_col: str, sample_col: str, cell_type_col: str,
                        healthy: Sequence[str] | str = HEALTHY, study_col: str | None = None,
-                       test: ContrastTest = "wilcoxon", min_n: int = 3, obs: pd.DataFrame | None = None,
+                       patient_col: str | None = None, test: ContrastTest = "wilcoxon", min_n: int = 3,
+                       obs: pd.DataFrame | None = None,
                        layer: str | None = None, backend: Backend = "numpy", scheduler: str | None = None
                        ) -> pd.DataFrame:
     """Every disease vs healthy controls within each cell type, one table, BH over all of it.
@@ -190,7 +193,7 @@ def disease_vs_healthy(activity: Any, *, disease_col: str, sample_col: str, cell
         raise ValueError(f"test={test!r}: use 'wilcoxon' (rank-sum) or 'welch' (Welch t)")
     min_n = check_min_n(min_n)
     data = prepare_contrast(activity, disease_col=disease_col, sample_col=sample_col, cell_type_col=cell_type_col,
-                            healthy=healthy, study_col=study_col, obs=obs, layer=layer)
+                            healthy=healthy, study_col=study_col, patient_col=patient_col, obs=obs, layer=layer)
     tasks = contrast_graph(data, contrast_blocks(data, min_n=min_n), test=test, min_n=min_n, backend=backend)
     frames = dask.compute(*tasks, scheduler=scheduler) if scheduler else dask.compute(*tasks)
     return finish_contrast(list(frames))

@@ -31,7 +31,8 @@ from cytodask.disease.stage.base import check_obs, read_obs
 
 
 def _part(ctx: StageContext, index: int, disease: str, src: str, params: dict[str, Any]) -> dict[str, Any]:
-    opts = {k: params[k] for k in ("disease_col", "sample_col", "cell_type_col", "healthy", "study_col", "layer")}
+    opts = {k: params[k] for k in ("disease_col", "sample_col", "cell_type_col", "healthy", "study_col",
+                                   "patient_col", "layer")}
     data = prepare_contrast(anndata.read_zarr(src), **opts)
     blocks = contrast_blocks(data, min_n=params["min_n"], diseases=[disease])
     frames = [contrast_rows(data, b, test=params["test"], min_n=params["min_n"]) for b in blocks]
@@ -53,6 +54,9 @@ class DiseaseVsHealthyStage(Stage):
         Healthy labels, matched case-insensitively (default healthy, normal, control).
     study_col
         Study column: controls from the disease's own studies (``control_scope``).
+    patient_col
+        Patient column: the samples of one patient (timepoints) are averaged
+        into one unit per cell type (``None``: each sample is a unit).
     test
         ``"wilcoxon"`` or ``"welch"``.
     min_n
@@ -66,23 +70,25 @@ class DiseaseVsHealthyStage(Stage):
 
     def __init__(self, name: str, *, inputs: tuple[str, ...], disease_col: str = "disease",
                  sample_col: str = "sampleID", cell_type_col: str = "Level2", healthy: list[str] | None = None,
-                 study_col: str | None = None, test: Literal["wilcoxon", "welch"] = "wilcoxon", min_n: int = 3,
-                 layer: str = "X") -> None:
+                 study_col: str | None = None, patient_col: str | None = None,
+                 test: Literal["wilcoxon", "welch"] = "wilcoxon", min_n: int = 3, layer: str = "X") -> None:
         super().__init__(name, inputs=inputs)
         if test not in ("wilcoxon", "welch"):
             raise ValueError(f"stage {name!r}: test={test!r}; use 'wilcoxon' or 'welch'")
         self.disease_col, self.sample_col, self.cell_type_col = disease_col, sample_col, cell_type_col
         self.healthy = list(healthy or HEALTHY)
-        self.study_col, self.test, self.min_n, self.layer = study_col, test, int(min_n), layer
+        self.study_col, self.patient_col = study_col, patient_col
+        self.test, self.min_n, self.layer = test, int(min_n), layer
         self._diseases: list[str] = []
 
     def params(self) -> dict[str, Any]:
         return {"disease_col": self.disease_col, "sample_col": self.sample_col, "cell_type_col": self.cell_type_col,
-                "healthy": self.healthy, "study_col": self.study_col, "test": self.test, "min_n": self.min_n,
-                "layer": self.layer}
+                "healthy": self.healthy, "study_col": self.study_col, "patient_col": self.patient_col,
+                "test": self.test, "min_n": self.min_n, "layer": self.layer}
 
     def obs_columns(self) -> list[str]:
-        return [c for c in (self.disease_col, self.sample_col, self.cell_type_col, self.study_col) if c]
+        return [c for c in (self.disease_col, self.sample_col, self.cell_type_col, self.study_col, self.patient_col)
+                if c]
 
     def groups(self) -> list[str]:
         return [self.cell_type_col]
