@@ -11,7 +11,7 @@ import pytest
 from cytodask.demo.world import truth, world_spec, write_world
 
 GRAPHS = Path(__file__).resolve().parents[3] / "graphs"
-CELLS = {"cima": 6_000, "inflammation": 6_000}
+CELLS = {"cima": 4_000, "inflammation": 6_000}
 
 pytestmark = pytest.mark.slow  # ~1 min each on 2 busy cores (the validation stage of cima is most of it)
 
