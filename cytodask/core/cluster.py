@@ -49,7 +49,11 @@ from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
 from cytodask.core.backend import RUN_BACKEND, available_threads, gpu_available
+from cytodask.core.cluster_slurm import slurm_cluster, slurm_kwargs
 from cytodask.core.config import Config
+
+__all__ = ["MAX_CUDA_THREADS", "check_rmm", "cluster", "cluster_kind", "cuda_threads", "local_cuda_kwargs",
+           "one_blas_thread", "run_backend_for", "slurm_cluster", "slurm_kwargs"]
 
 MAX_CUDA_THREADS = 4  # threads per GPU worker: host reads/decompression overlap the device's work
 
@@ -234,56 +238,6 @@ def _local_cluster(config: Config) -> Any:
         memory_limit=config.memory_limit,
         dashboard_address=config.dashboard_address,
         silence_logs=logging.ERROR,
-    )
-
-
-def slurm_cluster(config: Config, *, scale: bool = True) -> Any:
-    """A dask-jobqueue ``SLURMCluster`` from ``config.slurm`` (jobs submitted when ``scale``).
-
-    The result directory must be on a filesystem the compute nodes share (workers
-    write blocks and records directly).
-    """
-    try:
-        from dask_jobqueue import SLURMCluster
-    except ImportError:
-        raise RuntimeError(
-            "cluster = 'slurm' needs dask-jobqueue: pip install 'cytodask[slurm]'"
-        ) from None
-    c = SLURMCluster(**slurm_kwargs(config))
-    if scale:
-        c.scale(jobs=config.slurm.jobs)
-    return c
-
-
-def slurm_kwargs(config: Config) -> dict[str, Any]:
-    """Keyword arguments of dask-jobqueue's ``SLURMCluster`` for ``config.slurm``.
-
-    With GPUs, a job runs ``python -m dask_cuda.cli SCHEDULER --nthreads T --memory-limit M ...``:
-    ``dask_cuda.cli`` run as a module *is* the worker command (``dask cuda worker`` on the ``dask``
-    command line), so no ``worker`` word follows it. dask-cuda starts one process per GPU and takes
-    ``--nthreads``/``--memory-limit`` per process, while dask-jobqueue divides cores and memory by
-    ``processes``: ``processes = gpus`` makes those per-GPU figures (and names the workers
-    ``NAME-0 … NAME-{gpus-1}``, as dask-cuda does).
-    """
-    s = config.slurm
-    directives = list(s.job_extra)
-    kwargs: dict[str, Any] = {"processes": s.processes}
-    if s.gpus:
-        if s.cores < s.gpus:
-            raise ValueError(f"config.slurm: cores = {s.cores} < gpus = {s.gpus}; a GPU worker needs at least "
-                             "one core: raise cores or lower gpus")
-        if s.processes not in (1, s.gpus):
-            warnings.warn(f"config.slurm.processes = {s.processes} is ignored with gpus = {s.gpus}: a GPU job "
-                          "runs one dask-cuda worker per GPU", UserWarning, stacklevel=3)
-        directives.append(f"--gres=gpu:{s.gpus}")
-        kwargs.update(processes=s.gpus, worker_command="dask_cuda.cli")
-        if config.rmm_pool_size:
-            kwargs["worker_extra_args"] = [f"--rmm-pool-size={config.rmm_pool_size}",
-                                           "--set-rmm-allocator-for-libs", "cupy"]
-    return dict(
-        queue=s.queue, account=s.account, cores=s.cores, memory=s.memory, walltime=s.walltime,
-        job_extra_directives=directives, log_directory=s.log_directory, local_directory=s.local_directory,
-        job_name="cytodask-worker", scheduler_options={"dashboard_address": config.dashboard_address}, **kwargs,
     )
 
 
