@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cytodask.orchestration.schedule_job import _VAR, RebuildJob, rebuild_job
+from cytodask.orchestration.schedule_job import RebuildJob, rebuild_job, spec_variables
 
 
 class NightlyStepFailed(RuntimeError):
@@ -113,7 +113,7 @@ def nightly_job(spec: str | os.PathLike[str], *, rebuild: Sequence[str | os.Path
         if not p.is_file():
             raise ValueError(f"spec {p} does not exist; give the path of a spec (TOML), e.g. graphs/cima.toml")
         load_spec(p)
-        names.update(dict.fromkeys(_VAR.findall(p.read_text())))
+        names.update(dict.fromkeys(spec_variables(p)))
     env = {n: os.environ[n] for n in names if n in os.environ}
     base = rebuild_job(spec, at=at, output=output, log=log, workdir=workdir, env=env,
                        command=[str(Path(os.path.abspath(sys.executable))), "-m", "cytodask.cross_atlas"])

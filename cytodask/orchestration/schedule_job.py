@@ -21,6 +21,11 @@ _TIME = re.compile(r"^(\d{1,2}):(\d{2})$")
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-[^}]*)?\}")  # as in cytodask.orchestration.spec
 
 
+def spec_variables(spec_path: str | os.PathLike[str]) -> list[str]:
+    """Names of the ``${VAR}`` / ``${VAR:-default}`` variables a spec file uses, in first-use order."""
+    return list(dict.fromkeys(_VAR.findall(Path(spec_path).read_text())))
+
+
 def parse_time(at: str) -> tuple[int, int]:
     """``"HH:MM"`` (00:00–23:59) → ``(hour, minute)``."""
     m = _TIME.match(str(at).strip())
@@ -121,8 +126,7 @@ def rebuild_job(
     out = Path(os.path.abspath(out if out.is_absolute() else wd / out))
     log_path = Path(os.path.abspath(os.path.expanduser(log))) if log is not None else out / "logs" / "rebuild.log"
     if env is None:
-        names = dict.fromkeys(_VAR.findall(spec_path.read_text()))
-        env = {n: os.environ[n] for n in names if n in os.environ}
+        env = {n: os.environ[n] for n in spec_variables(spec_path) if n in os.environ}
     for p in (spec_path, out, log_path, wd):
         if "\n" in str(p) or "\r" in str(p):
             raise ValueError(f"path {str(p)!r} contains a line break, which no scheduler entry can hold; rename it")
