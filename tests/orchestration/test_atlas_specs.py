@@ -98,21 +98,21 @@ def test_inflammation_spec_with_ensembl_ids_and_exclusions(tmp_path: Path, base)
     assert set(diff["group1"]) == {"RA"} and "Level2" in diff.columns
 
 
-def test_scatlas_spec(tmp_path: Path, base):
-    path, obs, _ = base
-    atlas = _copy(path, tmp_path / "sc.h5ad")
-    o = pd.DataFrame(index=obs.index)
-    o["tissue"] = pd.Categorical(np.where(obs["disease"].astype(str) == "disease", "Tumor", "Adjacent"))
-    o["cellType1"] = obs["cell_type_l2"]
-    o["cellType2"] = obs["cell_type_l3"]
-    o["subCluster"] = pd.Categorical(obs["cell_type_l3"].astype(str) + "_c1")
-    o["donorID"] = obs["donor"]
-    o["cancerType"] = pd.Categorical(np.where(obs["donor"].astype(str).str[1:].astype(int) % 2, "LUAD", "CRC"))
-    _rewrite(atlas, o)
-    _run("scatlas.toml", {"SCATLAS_H5AD": str(atlas), "CYTODASK_RESULTS": str(tmp_path / "res")})
-    diff = pd.read_parquet(tmp_path / "res" / "scatlas" / "exports" / "export" / "differential.parquet")
+def test_scatlas_spec(tmp_path: Path):
+    """graphs/scatlas.toml on the synthetic scAtlas-like world (sampleID, donorID, tissue with Tumor, Adjacent,
+    Normal and Blood, organ, cancerType, cellType1, subCluster; fibroblasts and CD8 T cells with their markers):
+    the blood-like demo atlas cannot stand in for it (no fibroblast, no CD8 T label, no paired tissues)."""
+    world = f"synthetic:scatlas?dir={tmp_path / 'world'}"
+    _run("scatlas.toml", {"SCATLAS_H5AD": world, "CYTODASK_RESULTS": str(tmp_path / "res")})
+    folder = tmp_path / "res" / "scatlas" / "exports" / "export"
+    diff = pd.read_parquet(folder / "differential.parquet")  # the unpaired variant, labelled so by its stage
     assert {"cancerType", "cellType1"} <= set(diff.columns)
     assert set(diff["group1"]) == {"Tumor"} and set(diff["group2"]) == {"Adjacent"}
+    paired = pd.read_parquet(folder / "tumor_vs_adjacent.parquet")
+    assert paired["n_pairs"].max() >= 6 and set(paired["test"]) == {"paired_t", "wilcoxon_signed_rank"}
+    for stem in ("cancer_type_specificity", "immune_infiltration", "t_cell_exhaustion", "caf_subtypes",
+                 "organ_specificity", "organ_composition", "validation_quality"):
+        assert len(pd.read_parquet(folder / f"{stem}.parquet")), stem
 
 
 @pytest.mark.parametrize("name", ["cima", "inflammation", "scatlas", "demo"])
