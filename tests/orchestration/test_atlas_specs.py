@@ -85,6 +85,9 @@ def test_inflammation_spec_with_ensembl_ids_and_exclusions(tmp_path: Path, base)
     o["diseaseGroup"] = pd.Categorical(np.where(sick, "IMIDs", "healthy"))
     donor_num = obs["donor"].astype(str).str[1:].astype(int)
     o["therapyResponse"] = pd.Categorical(np.where(sick, np.where(donor_num % 2, "R", "NR"), "NA"))
+    o["patientID"] = obs["donor"]
+    o["studyID"] = pd.Categorical(np.where(donor_num % 3, "S1", "S2"))
+    o["timepoint"] = 1  # no repeated patient: the longitudinal stage says so instead of failing
     v = pd.DataFrame({"symbol": var.index.astype(str)}, index=var["gene_ids"].astype(str).to_numpy())
     _rewrite(atlas, o, v)
     env = {"INFLAMMATION_H5AD": str(atlas), "CYTODASK_RESULTS": str(tmp_path / "res")}
@@ -94,8 +97,13 @@ def test_inflammation_spec_with_ensembl_ids_and_exclusions(tmp_path: Path, base)
     assert not ({"Doublets", "LowQuality_cells"} & set(pb.obs["Level1"].astype(str)))
     act = anndata.read_zarr(out / "stages" / "activity" / "data.zarr")
     assert act.uns["common_genes"] > 4000  # symbols found through var['symbol']
-    diff = pd.read_parquet(out / "exports" / "export" / "differential.parquet")
-    assert set(diff["group1"]) == {"RA"} and "Level2" in diff.columns
+    folder = out / "exports" / "export"
+    diff = pd.read_parquet(folder / "disease_vs_healthy.parquet")  # the disease stages of cytodask.disease
+    assert set(diff["disease"]) == {"RA"} and set(diff["control_scope"]) <= {"study_matched", "all_healthy_fallback"}
+    longitudinal = pd.read_parquet(folder / "disease_longitudinal.parquet")
+    assert not longitudinal["has_longitudinal"].any() and longitudinal["reason"].str.contains("two or more").all()
+    for stem in ("disease_profiles", "disease_drivers", "disease_conserved", "treatment_response"):
+        assert len(pd.read_parquet(folder / f"{stem}.parquet")), stem
 
 
 def test_scatlas_spec(tmp_path: Path):
