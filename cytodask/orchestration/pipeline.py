@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from cytodask.aggregation.api import constant_columns
+from cytodask.core.obs import constant_columns
 from cytodask.core import registry as _registry
 from cytodask.core.config import Config
 from cytodask.core.hooks import PipelinePlan, find_column

@@ -48,8 +48,8 @@ def test_process_with_a_source_and_errors(tmp_path: Path, e2e_atlas: Path):
     res = pipe.process(source=LocalH5ADSource(e2e_atlas), signatures=["CytoSig"], analyses=["activity"],
                        output_dir=tmp_path / "p")
     assert list(res.activity) == ["activity_CytoSig_cell_type_l2"]
-    with pytest.raises(ValueError, match="analyses \\['validation'\\] are not available"):
-        pipe.process(source=LocalH5ADSource(e2e_atlas), analyses=["validation"], output_dir=tmp_path / "x")
+    with pytest.raises(ValueError, match="analyses \\['no_such_analysis'\\] are not available"):
+        pipe.process(source=LocalH5ADSource(e2e_atlas), analyses=["no_such_analysis"], output_dir=tmp_path / "x")
     with pytest.raises(ValueError, match="aggregation level 'celltype_L9' matches no obs column"):
         pipe.process(source=LocalH5ADSource(e2e_atlas), aggregation_levels=["celltype_L9"], output_dir=tmp_path / "y")
     with pytest.raises(ValueError, match="group2 \\(control\\) level 'nope' not in 'disease' levels"):
