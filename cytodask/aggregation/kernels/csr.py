@@ -34,6 +34,6 @@ def row_chunks(indptr: Any, chunk_nnz: int | None = None) -> list[tuple[int, int
 
 def per_value(row_values: Any, indptr: Any, r0: int, r1: int, a: int, b: int, xp: ModuleType) -> Any:
     """``row_values[i]`` (i = r0..r1-1) repeated for each stored value of row ``i`` (values ``a..b-1``)."""
-    if xp is np:  # np.repeat: 19× the search, one thread (benchmarks/bench_claims.py)
+    if xp is np:  # np.repeat: 19-27× the search, one thread (claim-per-value, benchmarks/RESULTS.md)
         return np.repeat(row_values[r0:r1], np.diff(indptr[r0:r1 + 1]))
     return row_values[value_rows(indptr, xp, r0, r1, a, b)]

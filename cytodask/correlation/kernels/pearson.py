@@ -88,7 +88,7 @@ def t_pvalue(r: Any, df: Any, xp: ModuleType) -> Any:
     Spearman) or ``n − k − 2`` (partial on ``k`` covariates). This is
     ``scipy.stats.spearmanr``'s formula; ``scipy.stats.pearsonr`` evaluates the
     same distribution as ``(|r|+1)/2 ~ Beta(ν/2, ν/2)``, and the two agree to
-    ~1e-12 relative (the t form is 1.5× cheaper to evaluate: benchmarks/bench_claims.py).
+    ~1e-12 relative (the t form is 1.5-1.9× cheaper to evaluate: claim-t-vs-beta in benchmarks/RESULTS.md).
     """
     with np.errstate(divide="ignore", invalid="ignore"):
         t = r * xp.sqrt(xp.clip(df / ((r + 1.0) * (1.0 - r)), 0.0, None))

@@ -64,7 +64,7 @@ def _padded(values: np.ndarray, stratum: np.ndarray, n_strata: int) -> np.ndarra
     Samples keep their order within a stratum. Rows are gathered and
     transposed :data:`_TRANSPOSE_ROWS` at a time: a chunk's columns stay in
     cache while they are written out (1.3× faster than transposing a stratum
-    at once on 50,000 × 1,170 float32, one thread: benchmarks/bench_claims.py).
+    at once on 50,000 × 1,170 float32, one thread: claim-transpose in benchmarks/RESULTS.md).
     """
     order = np.argsort(stratum, kind="stable")
     bounds = np.searchsorted(stratum[order], np.arange(n_strata + 1))
