@@ -102,7 +102,8 @@ def test_inflammation_spec_with_ensembl_ids_and_exclusions(tmp_path: Path, base)
     assert set(diff["disease"]) == {"RA"} and set(diff["control_scope"]) <= {"study_matched", "all_healthy_fallback"}
     longitudinal = pd.read_parquet(folder / "disease_longitudinal.parquet")
     assert not longitudinal["has_longitudinal"].any() and longitudinal["reason"].str.contains("two or more").all()
-    for stem in ("disease_profiles", "disease_drivers", "disease_conserved", "treatment_response"):
+    for stem in ("disease_profiles", "disease_drivers", "disease_conserved", "treatment_response",
+                 "validation_quality"):
         assert len(pd.read_parquet(folder / f"{stem}.parquet")), stem
 
 
