@@ -8,9 +8,10 @@ says whether the caller handed in something lazy (then results stay lazy).
 
 from __future__ import annotations
 
+import functools
 import os
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,6 @@ from cytodask.ingest.atlas import Atlas, open_atlas
 from cytodask.ingest.base import RAW, anndata_matrix
 
 
-@dataclass
 class BlockInput:
     """Cells × genes as row blocks, with obs and var.
 
@@ -38,15 +38,21 @@ class BlockInput:
     x
         Dask array, chunked along cells only (each chunk one block of cells).
     obs, var
-        In-memory tables.
+        In-memory tables. An atlas store's obs is read on first use only, so a
+        caller that needs the counts alone holds no per-cell table.
     lazy
         The input was lazy (Dask-backed): results should stay lazy too.
     """
 
-    x: da.Array
-    obs: pd.DataFrame
-    var: pd.DataFrame
-    lazy: bool
+    def __init__(self, x: da.Array, obs: pd.DataFrame | Callable[[], pd.DataFrame], var: pd.DataFrame,
+                 lazy: bool) -> None:
+        self.x, self._obs, self.var, self.lazy = x, obs, var, lazy
+
+    @property
+    def obs(self) -> pd.DataFrame:
+        if callable(self._obs):
+            self._obs = self._obs()
+        return self._obs
 
 
 def _frame(df: Any) -> pd.DataFrame:
@@ -146,7 +152,7 @@ def as_blocks(data: Any, *, layer: str | None = None, batch_size: int = 10_000) 
         if layer is not None:
             raise ValueError(f"layer={layer!r}: an atlas store keeps the counts in X; drop layer=, or convert "
                              "the source with `cytodask convert --layer NAME`")
-        return BlockInput(data.X, read_obs(data.path), data.var, lazy=False)
+        return BlockInput(data.X, functools.partial(read_obs, data.path), data.var, lazy=False)
     if not isinstance(data, anndata.AnnData):
         raise TypeError(f"data must be an AnnData (in memory, backed or Dask-backed), an atlas store path or an "
                         f"Atlas; got {type(data).__name__}. Wrap arrays as anndata.AnnData(X, obs=obs)")

@@ -10,7 +10,6 @@ computed here.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from itertools import pairwise
 from typing import Any
 
 import dask
@@ -32,9 +31,17 @@ def aligned(z: Any, rows: tuple[int, ...]) -> da.Array:
     return arr.rechunk((rows, -1))
 
 
-def _blocks(x: da.Array) -> list[tuple[Delayed, int, int]]:
-    bounds = np.cumsum((0, *x.chunks[0]))
-    return [(d, int(a), int(b)) for d, (a, b) in zip(x.to_delayed().ravel(), pairwise(bounds), strict=True)]
+def _blocks(x: da.Array, codes: da.Array) -> list[tuple[Delayed, Delayed, int]]:
+    """Per row block of ``x``: its block, the block of ``codes`` (rechunked to match) and its first row."""
+    starts = np.cumsum((0, *x.chunks[0]))[:-1]
+    cb = codes.rechunk((x.chunks[0],)).to_delayed().ravel()
+    return [(d, c, int(a)) for d, c, a in zip(x.to_delayed().ravel(), cb, starts, strict=True)]
+
+
+def as_codes(codes: Any, rows: tuple[int, ...]) -> da.Array:
+    """Per-cell group codes (NumPy or Dask) as a Dask array with row blocks ``rows``."""
+    arr = codes if isinstance(codes, da.Array) else da.from_array(np.asarray(codes), chunks=(rows,))
+    return arr.rechunk((rows,))
 
 
 def _sum(*parts: Any) -> Any:
@@ -75,33 +82,34 @@ def _median_task(block: Any, codes: np.ndarray, edges: np.ndarray, lo: np.ndarra
                                      xp.asarray(hi), xp)
 
 
-def group_moments(z: da.Array, codes: np.ndarray, n_groups: int) -> Delayed:
+def group_moments(z: da.Array, codes: da.Array, n_groups: int) -> Delayed:
     """Delayed ``(count, sum)`` per group × signature of the non-NaN single-cell values."""
-    parts = [dask.delayed(_host(_moments_task), pure=True)(d, codes[a:b], n_groups) for d, a, b in _blocks(z)]
+    parts = [dask.delayed(_host(_moments_task), pure=True)(d, c, n_groups) for d, c, _ in _blocks(z, codes)]
     return tree_reduce(parts, _sum)
 
 
-def group_medians(z: da.Array, codes: np.ndarray, n_groups: int, *, compute: Any) -> np.ndarray:
+def group_medians(z: da.Array, codes: da.Array, n_groups: int, *, compute: Any) -> np.ndarray:
     """Exact median per group × signature in two passes over the blocks (histogram, then the median bins).
 
     ``compute`` computes delayed objects (e.g. ``dask.compute`` or a stage context's ``compute``).
     """
-    blocks = _blocks(z)
-    hist = tree_reduce([dask.delayed(_host(_hist_task), pure=True)(d, codes[a:b], n_groups, MEDIAN_EDGES)
-                        for d, a, b in blocks], _sum)
+    blocks = _blocks(z, codes)
+    hist = tree_reduce([dask.delayed(_host(_hist_task), pure=True)(d, c, n_groups, MEDIAN_EDGES)
+                        for d, c, _ in blocks], _sum)
     (hist,) = compute(hist)
     lo, hi, offset, n = K.median_ranks(hist, np)
-    parts = [dask.delayed(_host(_median_task), pure=True)(d, codes[a:b], MEDIAN_EDGES, lo, hi) for d, a, b in blocks]
+    parts = [dask.delayed(_host(_median_task), pure=True)(d, c, MEDIAN_EDGES, lo, hi) for d, c, _ in blocks]
     (vals,) = compute(tree_reduce(parts, _concat))
     return K.median_from_bins(vals[0], vals[1], offset, n, np)
 
 
 def _auc_task(block: Any, counts: Any, codes: np.ndarray, positions: np.ndarray, start: int, k: int,
-              seed: int) -> tuple:
+              seed: int, thresholds: np.ndarray | None) -> tuple:
     xp, c = _xp_codes(block, codes)
     z = xp.asarray(block, dtype=xp.float64)
     expressed = K.producer_flags_block(to_device(counts, xp), xp.asarray(positions), xp)
-    return K.auc_candidates_block(z, expressed, c, start, k, seed, xp)
+    bound = None if thresholds is None else xp.asarray(thresholds)
+    return K.auc_candidates_block(z, expressed, c, start, k, seed, xp, thresholds=bound)
 
 
 def _split_task(block: Any, counts: Any, codes: np.ndarray, positions: np.ndarray, n_groups: int) -> tuple:
@@ -118,25 +126,27 @@ def _smallest(k: int) -> Any:
     return merge
 
 
-def auc_candidates(z: da.Array, counts: da.Array, codes: np.ndarray, positions: Sequence[int], *, k: int,
-                   seed: int) -> Delayed:
+def auc_candidates(z: da.Array, counts: da.Array, codes: da.Array, positions: Sequence[int], *, k: int,
+                   seed: int, thresholds: np.ndarray | None = None) -> Delayed:
     """Delayed ``(group id, key, value)`` of the check-4 subsample: ≤ ``k`` cells per (type, signature, expressed).
 
     ``counts`` (cells × genes, CSR or dense blocks) must have the row blocks of ``z``;
-    ``positions`` the column of each signature's producer gene (−1: absent, never expressed).
+    ``positions`` the column of each signature's producer gene (−1: absent, never expressed);
+    ``thresholds`` per group id (:func:`~cytodask.validation.kernels.subsample_thresholds`) keep
+    each block's part, and so every merge, near ``k`` per group in all rather than ``k`` per block.
     """
     pos = np.asarray(positions, dtype=np.int64)
-    parts = [dask.delayed(_host(_auc_task), pure=True)(d, c, codes[a:b], pos, a, k, seed)
-             for (d, a, b), c in zip(_blocks(z), counts.to_delayed().ravel(), strict=True)]
+    parts = [dask.delayed(_host(_auc_task), pure=True)(d, m, c, pos, a, k, seed, thresholds)
+             for (d, c, a), m in zip(_blocks(z, codes), counts.to_delayed().ravel(), strict=True)]
     return tree_reduce(parts, _smallest(k))
 
 
-def expressed_moments(z: da.Array, counts: da.Array, codes: np.ndarray, positions: Sequence[int],
+def expressed_moments(z: da.Array, counts: da.Array, codes: da.Array, positions: Sequence[int],
                       n_groups: int) -> Delayed:
     """Delayed ``(count, sum)`` per cell type × signature over all cells, then over producer-expressing cells."""
     pos = np.asarray(positions, dtype=np.int64)
-    parts = [dask.delayed(_host(_split_task), pure=True)(d, c, codes[a:b], pos, n_groups)
-             for (d, a, b), c in zip(_blocks(z), counts.to_delayed().ravel(), strict=True)]
+    parts = [dask.delayed(_host(_split_task), pure=True)(d, m, c, pos, n_groups)
+             for (d, c, _), m in zip(_blocks(z, codes), counts.to_delayed().ravel(), strict=True)]
     return tree_reduce(parts, _sum)
 
 

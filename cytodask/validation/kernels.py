@@ -200,21 +200,48 @@ def smallest_keys(gid: Any, key: Any, value: Any, k: int, xp: ModuleType) -> tup
     return gid[keep], key[keep], value[keep]
 
 
+#: The largest key (``uint64``): a threshold that keeps every member of a group.
+KEY_MAX = np.iinfo(np.uint64).max
+
+
+def subsample_thresholds(sizes: Any, k: int, xp: ModuleType, *, sds: float = 8.0) -> Any:
+    """Per group of ``sizes`` members, a key bound with ≥ ``k`` members below it but for a chance ~Φ(−sds).
+
+    Keys are uniform on [0, 2⁶⁴) (:func:`splitmix64`), so the count below ``p·2⁶⁴`` is
+    Binomial(size, p); ``p = (k + sds·√k + sds²) / size`` puts ``k`` about ``sds`` standard
+    deviations below its mean. Groups of ≤ ``k`` members (or ``p ≥ 1``) get :data:`KEY_MAX`.
+    The caller checks the count kept and raises a short group's bound to :data:`KEY_MAX`,
+    so the subsample stays exact whatever the chance.
+    """
+    sizes = xp.asarray(sizes, dtype=xp.float64)
+    with np.errstate(divide="ignore"):
+        p = (k + sds * np.sqrt(k) + sds * sds) / sizes
+    # below 2⁶⁴ − 2¹² so the float → uint64 cast cannot overflow
+    bound = xp.minimum(xp.floor(p * 2.0**64), 2.0**64 - 2.0**12).astype(xp.uint64)
+    return xp.where((sizes <= k) | (p >= 1.0), xp.uint64(KEY_MAX), bound)
+
+
 def auc_candidates_block(z: Any, expressed: Any, codes: Any, start: int, k: int, seed: int,
-                         xp: ModuleType) -> tuple[Any, Any, Any]:
+                         xp: ModuleType, thresholds: Any = None) -> tuple[Any, Any, Any]:
     """A block's subsample candidates of check 4: per (cell type, column, expressed) its ``k`` smallest keys.
 
     ``z`` cells × columns, ``expressed`` the same shape (producer count > 0), ``codes`` the cell type
     of each cell (``< 0``: none), ``start`` the block's first cell in the atlas. The group id is
     ``(code · columns + column) · 2 + expressed``; keys hash the atlas cell index, so the subsample
-    does not depend on the blocks.
+    does not depend on the blocks. ``thresholds`` (per group id, from :func:`subsample_thresholds`)
+    drops keys at or above the group's bound before the ``k`` smallest are taken.
     """
     cols = z.shape[1]
     keys = splitmix64(xp.arange(start, start + z.shape[0]), seed, xp)
     valid = (codes >= 0)[:, None] & ~xp.isnan(z)
-    gid = ((xp.asarray(codes)[:, None] * cols + xp.arange(cols)[None, :]) * 2 + expressed.astype(xp.int64))
+    gid = ((xp.asarray(codes, dtype=xp.int64)[:, None] * cols + xp.arange(cols)[None, :]) * 2
+           + expressed.astype(xp.int64))
     rows = xp.broadcast_to(keys[:, None], z.shape)
-    return smallest_keys(gid[valid], rows[valid], z[valid], k, xp)
+    gid, rows, vals = gid[valid], rows[valid], z[valid]
+    if thresholds is not None:
+        keep = rows < xp.asarray(thresholds)[gid]
+        gid, rows, vals = gid[keep], rows[keep], vals[keep]
+    return smallest_keys(gid, rows, vals, k, xp)
 
 
 def nonzero_counts_block(x: Any, xp: ModuleType) -> Any:

@@ -16,7 +16,6 @@ from typing import Any
 
 import anndata
 import dask
-import dask.array as da
 import numpy as np
 import zarr
 
@@ -29,24 +28,11 @@ from cytodask.core.tables import read_table, write_table
 from cytodask.validation.api.validate import CHECKS
 
 
-def _lazy_activity(path: str) -> anndata.AnnData:
-    """A single-cell activity stage output with a Dask ``X`` (its Zarr chunks; empty cells NaN)."""
-    root = zarr.open_group(path, mode="r")
-    obs = anndata.io.read_elem(root["obs"])
-    var = anndata.io.read_elem(root["var"])
-    x = da.from_zarr(root["X"]).astype(np.float64)
-    if "empty" in obs.columns:
-        empty = obs["empty"].to_numpy(dtype=bool)
-        x = da.where(da.from_array(empty[:, None], chunks=(x.chunks[0], 1)), np.nan, x)
-    return anndata.AnnData(X=x, obs=obs, var=var)
-
-
 def _block(state: StageState, fingerprint: str, paths: dict[str, str | None], options: dict[str, Any]) -> dict:
     from cytodask.validation import validate
 
-    single = _lazy_activity(paths["single_cell"]) if paths["single_cell"] else None
     result = validate(anndata.read_zarr(paths["activity"]), anndata.read_zarr(paths["expression"]),
-                      single_cell=single, cells=paths["cells"],
+                      single_cell=paths["single_cell"], cells=paths["cells"],
                       compute=functools.partial(dask.compute, scheduler="sync"), **options)
     summary = result.summary
     summary.attrs["skipped"] = dict(result.skipped)

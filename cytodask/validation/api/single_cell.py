@@ -5,15 +5,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import anndata
 import dask
 import dask.array as da
 import numpy as np
 import pandas as pd
 
 from cytodask.validation import graph as G
+from cytodask.validation.api.cells import single_cells
 from cytodask.validation.api.inputs import activity_frame, finish, producers, symbols
-from cytodask.validation.kernels import correlation_rows, lins_ccc_rows, mann_whitney_rows
+from cytodask.validation.kernels import (
+    KEY_MAX,
+    correlation_rows,
+    lins_ccc_rows,
+    mann_whitney_rows,
+    subsample_thresholds,
+)
 
 PB_SC_COLUMNS = ["signature", "n", "pearson_mean", "spearman_mean", "ccc_mean", "pearson_median",
                  "spearman_median", "ccc_median", "pvalue", "qvalue", "reason"]
@@ -21,25 +27,6 @@ PB_SC_GROUP_COLUMNS = ["signature", "group", "sample", "cell_type", "n_cells", "
 AUC_COLUMNS = ["signature", "gene", "cell_type", "n_expressing", "n_other", "n1_used", "n2_used", "max_cells",
                "auc", "u", "activity_diff", "pvalue", "qvalue", "reason"]
 Compute = Callable[..., tuple[Any, ...]]
-
-
-def _single_cell(single_cell: Any, columns: list[str]) -> tuple[da.Array | np.ndarray, pd.DataFrame, pd.Index]:
-    """The single-cell activity's z (Dask kept lazy), obs and signatures; errors name the fix."""
-    if single_cell is None:
-        raise ValueError("no single-cell activity given: pass single_cell= (an activity AnnData of cells, e.g. the "
-                         "activity stage run on the atlas store)")
-    if not isinstance(single_cell, anndata.AnnData):
-        raise TypeError(f"single_cell must be an AnnData of cells × signatures; got {type(single_cell).__name__}")
-    missing = [c for c in columns if c not in single_cell.obs.columns]
-    if missing:
-        raise ValueError(f"single-cell activity obs lacks {missing}; available: {list(single_cell.obs.columns)}")
-    return single_cell.X, single_cell.obs, single_cell.var_names.astype(str)
-
-
-def _rows(n: int, x: Any) -> tuple[int, ...]:
-    if isinstance(x, da.Array):
-        return x.chunks[0]
-    return (n,)
 
 
 def pseudobulk_vs_single_cell(activity: Any, single_cell: Any, *, sample_col: str, cell_type_col: str,
@@ -55,14 +42,19 @@ def pseudobulk_vs_single_cell(activity: Any, single_cell: Any, *, sample_col: st
     per-group values.
     """
     z_pb, obs_pb = activity_frame(activity)
-    x, obs_sc, sigs = _single_cell(single_cell, [sample_col, cell_type_col])
+    sc = single_cells(single_cell, [sample_col, cell_type_col])
+    sigs = sc.signatures
     keys = pd.MultiIndex.from_frame(obs_pb[[sample_col, cell_type_col]].astype(str))
-    codes = keys.get_indexer(pd.MultiIndex.from_frame(obs_sc[[sample_col, cell_type_col]].astype(str)))
+    (s_codes, s_labels), (t_codes, t_labels) = sc.labels(sample_col), sc.labels(cell_type_col)
+    # group of (sample label i, cell-type label j): lookup[i, j] (−1: no pseudobulk group); per block, lazily
+    pairs = pd.MultiIndex.from_product([s_labels.astype(str), t_labels.astype(str)])
+    lookup = keys.get_indexer(pairs).astype(np.int32).reshape(len(s_labels), len(t_labels))
+    codes = da.map_blocks(_pair_codes, s_codes, t_codes, lookup, dtype=np.int32)
     shared = [s for s in z_pb.columns if s in set(sigs)]
     if not shared:
         raise ValueError(f"pseudobulk and single-cell activity share no signature (e.g. {list(z_pb.columns[:3])} vs "
                          f"{list(sigs[:3])}); compute both with the same signature")
-    z = G.aligned(x, _rows(len(obs_sc), x))[:, sigs.get_indexer(shared)]
+    z = sc.z[:, sigs.get_indexer(shared)]
     count, total = compute(G.group_moments(z, codes, len(keys)))[0]
     median = G.group_medians(z, codes, len(keys), compute=compute)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -90,6 +82,11 @@ def pseudobulk_vs_single_cell(activity: Any, single_cell: Any, *, sample_col: st
             groups[PB_SC_GROUP_COLUMNS])
 
 
+def _pair_codes(s: np.ndarray, t: np.ndarray, lookup: np.ndarray) -> np.ndarray:
+    out = lookup[np.maximum(s, 0), np.maximum(t, 0)] if lookup.size else np.full(s.shape, -1, np.int32)
+    return np.where((s < 0) | (t < 0), np.int32(-1), out).astype(np.int32)
+
+
 def _counts(cells: Any, layer: str | None, rows: tuple[int, ...]) -> tuple[da.Array, pd.Index]:
     from cytodask.aggregation.inputs import as_blocks
 
@@ -98,6 +95,28 @@ def _counts(cells: Any, layer: str | None, rows: tuple[int, ...]) -> tuple[da.Ar
         raise ValueError(f"single-cell activity has {sum(rows)} cells but the cells' counts have {src.x.shape[0]}; "
                          f"give the counts the single-cell activity was computed from")
     return src.x, symbols(src.var)
+
+
+def _subsample(z: da.Array, counts: da.Array, codes: da.Array, pos: np.ndarray, sizes: np.ndarray, k: int,
+               seed: int, compute: Compute) -> tuple[np.ndarray, np.ndarray]:
+    """Group ids and values of the check-4 subsample, exact: the ``k`` smallest keys of every group.
+
+    A second pass over the blocks, after the first gave the group ``sizes``: each block keeps
+    the keys under its group's bound (:func:`~cytodask.validation.kernels.subsample_thresholds`),
+    so no partial holds much more than ``k`` per group in all. A group left short of
+    ``min(k, size)`` (chance ~1e-15 each) is taken again with no bound.
+    """
+    bounds = subsample_thresholds(sizes, k, np)
+    for _ in range(2):
+        (cand,) = compute(G.auc_candidates(z, counts, codes, pos, k=k, seed=seed, thresholds=bounds))
+        gid, _, value = cand
+        short = np.bincount(gid, minlength=sizes.size) < np.minimum(k, sizes)
+        if not short.any():
+            break
+        bounds = np.where(short, KEY_MAX, bounds).astype(np.uint64)
+    else:  # pragma: no cover - the unbounded pass keeps every member
+        raise AssertionError("check 4: a subsample group is short after the unbounded pass")
+    return gid, value
 
 
 def single_cell_auc(single_cell: Any, cells: Any, *, cell_type_col: str, layer: str | None = None,
@@ -110,20 +129,23 @@ def single_cell_auc(single_cell: Any, cells: Any, *, cell_type_col: str, layer: 
     (expressing / other); larger groups use a deterministic subsample, the ``max_cells``
     cells of smallest SplitMix64 key of (``seed``, atlas cell index), the same for any
     blocking; ``n1_used``/``n2_used`` say how many. ``activity_diff`` = mean expressing −
-    mean other over all cells. Streamed over the blocks of ``single_cell.X`` and ``cells``.
+    mean other over all cells. Streamed over the blocks of ``single_cell.X`` and ``cells``
+    in two passes (group sizes and moments, then the subsample under per-group key bounds),
+    so memory holds a few blocks and about ``max_cells`` values per group, whatever the cells.
+    ``single_cell`` is an AnnData or the path of a single-cell activity stage (read block by
+    block, its cell-type codes too: :mod:`cytodask.validation.api.cells`).
     """
-    x, obs_sc, sigs = _single_cell(single_cell, [cell_type_col])
-    types = obs_sc[cell_type_col].astype(str)
-    codes, labels = pd.factorize(types, sort=True)
-    rows = _rows(len(obs_sc), x)
-    counts, genes = _counts(cells, layer, rows)
-    z = G.aligned(x, counts.chunks[0])
+    sc = single_cells(single_cell, [cell_type_col])
+    sigs = sc.signatures
+    codes, labels = sc.labels(cell_type_col)
+    counts, genes = _counts(cells, layer, sc.z.chunks[0])
+    z = sc.z.rechunk((counts.chunks[0], -1))
     prod = producers(sigs, genes)
     pos = genes.get_indexer(prod["gene"])
-    (cand, moments) = compute(G.auc_candidates(z, counts, codes, pos, k=max_cells, seed=seed),
-                              G.expressed_moments(z, counts, codes, pos, len(labels)))
+    (moments,) = compute(G.expressed_moments(z, counts, codes, pos, len(labels)))
     n_all, s_all, n1, s1 = moments
-    gid, _, value = cand
+    gid, value = _subsample(z, counts, codes, pos, np.stack([n_all - n1, n1], axis=-1).ravel(), max_cells, seed,
+                            compute)
     n_sig = len(sigs)
     cell = gid // 2 // n_sig * n_sig + gid // 2 % n_sig
     flag = gid % 2
