@@ -78,8 +78,9 @@ def validate(activity: Any, expression: Any, *, sample_col: str, cell_type_col: 
     expression
         The pseudobulk it was computed from (AnnData, a ``counts`` layer or counts in ``X``), same obs names.
     single_cell
-        Single-cell activity AnnData (cells × signatures; a Dask ``X`` is streamed, never loaded whole);
-        needed by checks 3 and 4.
+        Single-cell activity: an AnnData (cells × signatures; a Dask ``X`` is streamed, never loaded
+        whole) or the path of a single-cell activity stage (``X`` and the label columns' codes read
+        block by block: no per-cell table in memory); needed by checks 3 and 4.
     cells
         The cells' counts (AnnData, atlas store path or ``.h5ad``; rows = the cells of ``single_cell``):
         producer-expressing cells (check 4), gene detection (check 6), the bootstrap of cells (check 7).
