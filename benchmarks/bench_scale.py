@@ -14,22 +14,31 @@ CytoSig's permutation test (n_rand = 1000) is timed on a stated subsample of
 cells (the first ``PERMUTATION_CELLS`` of the store) with ``infer``, in the
 client process, after the rebuild.
 
+One run measures, one after another: 1 worker × 1 thread against 2 workers ×
+1 thread (a second core) at 100k cells in blocks of 10,000 (the scaling with
+workers); the reference size (1M for ``synthetic-2m``) and the dataset, each on
+2 workers (memory flatness: the worker peak per stage, size against size).
+
 A sampler thread reads the resident memory of the ``cytodask rebuild``
 process (the client) and of each of its descendants (nannies and workers)
 every 0.25 s; the run log's stage start/finish times attribute the samples to
 stages. Disk written is the size of each stage's folder. The unchanged rerun
 is the same command again.
 
-Sizes on disk: the .h5ad is ~12.6 GB per million cells (cached under
-``benchmarks/out/data``), the atlas store ~2.7 GB and the single-cell SecAct
-output ~4.7 GB (1,170 float32 per cell) per million cells: synthetic-2m needs
-~40 GB free, synthetic-5m ~100 GB.
+Sizes on disk, per million cells: the .h5ad ~12.3 GiB (cached under
+``benchmarks/out/data``), the rebuild's output 19.3 GiB (atlas store 2.7, the
+single-cell SecAct z, beta, se and p 16.5). Each output is deleted once
+measured (the dataset's after the permutation test); when the dataset's output
+would not fit, the other sizes' cached .h5ad are deleted first (said in the JSON).
+synthetic-2m needs ~67 GiB free with no cache (~42 GiB with its .h5ad cached),
+synthetic-5m ~165 GiB.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -51,6 +60,8 @@ SIZES = {"synthetic-10k": 10_000, "synthetic-100k": 100_000, "synthetic-1m": 1_0
 N_DONORS = 100
 PERMUTATION_CELLS = 20_000
 BATCH = 20_000
+#: Disk written by one rebuild per million cells (atlas store 2.7 + single-cell SecAct 16.5, GiB; measured at 1M).
+OUTPUT_GIB_PER_MILLION = 19.3
 
 SPEC = """
 [atlas]
@@ -192,14 +203,21 @@ def _stage_times(out: Path) -> dict[str, tuple[float, float]]:
 
 
 def run_size(dataset: str, workers: int, work: Path, *, signature: str | Path = SECACT,
-             cache: Path = CACHE) -> dict[str, Any]:
-    """One full rebuild and one unchanged rerun of ``dataset`` on ``workers`` workers (cores split between them)."""
+             cache: Path = CACHE, threads: int | None = None, batch: int = BATCH, keep: bool = False
+             ) -> dict[str, Any]:
+    """One full rebuild and one unchanged rerun of ``dataset`` on ``workers`` workers.
+
+    ``threads`` per worker (default: the cores split between the workers); the output is
+    deleted after measuring unless ``keep`` (the single-cell SecAct output is ~16.5 GiB per 1M cells).
+    """
     n = SIZES[dataset]
     h5ad = atlas_h5ad(dataset, cache)
-    spec = work / f"scale-{dataset}-{workers}w.toml"
-    threads = max(1, cores() // workers)
-    spec.write_text(SPEC.format(batch=BATCH, workers=workers, threads=threads, h5ad=h5ad, secact=signature))
-    out = work / f"out-{dataset}-{workers}w"
+    threads = threads or max(1, cores() // workers)
+    tag = f"{dataset}-{workers}w{threads}t-b{batch}"
+    spec = work / f"scale-{tag}.toml"
+    spec.write_text(SPEC.format(batch=batch, workers=workers, threads=threads, h5ad=h5ad, secact=signature))
+    out = work / f"out-{tag}"
+    load = os.getloadavg()[0]
     wall, sampler = _rebuild(spec, out)
     stages = {}
     for name, (t0, t1) in _stage_times(out).items():
@@ -209,19 +227,40 @@ def run_size(dataset: str, workers: int, work: Path, *, signature: str | Path = 
                         "client_peak_gib": client, "worker_peak_gib": sorted(per_worker.values(), reverse=True),
                         "disk_gib": _du(out / "stages" / name)}
     rerun_wall, _ = _rebuild(spec, out)
-    return {"dataset": dataset, "cells": n, "workers": workers, "threads_per_worker": threads, "wall_s": wall,
-            "rerun_s": rerun_wall, "stages": stages, "disk_gib": _du(out), "h5ad_gib": h5ad.stat().st_size / 2**30}
+    result = {"dataset": dataset, "cells": n, "workers": workers, "threads_per_worker": threads, "batch": batch,
+              "wall_s": wall, "rerun_s": rerun_wall, "stages": stages, "disk_gib": _du(out),
+              "h5ad_gib": h5ad.stat().st_size / 2**30, "load_before": load, "load_after": os.getloadavg()[0],
+              "out": str(out)}
+    if not keep:
+        shutil.rmtree(out)
+    return result
 
 
-def permutation_subsample(dataset: str, work: Path) -> dict[str, Any]:
+def _room_for(dataset: str, cache: Path) -> list[str]:
+    """Free the disk a ``dataset`` run needs by deleting other sizes' cached .h5ad (regenerated on demand)."""
+    need = OUTPUT_GIB_PER_MILLION * SIZES[dataset] / 1e6 * 1.1
+    dropped = []
+    for other in sorted(SIZES, key=SIZES.get, reverse=True):
+        if shutil.disk_usage(cache).free / 2**30 >= need:
+            break
+        path = cache / f"scale-{other}.h5ad"
+        if other != dataset and path.exists():
+            path.unlink()
+            dropped.append(path.name)
+    if shutil.disk_usage(cache).free / 2**30 < need:
+        raise SystemExit(f"{dataset} needs ~{need:.0f} GiB free under {cache} for its output; "
+                         f"{shutil.disk_usage(cache).free / 2**30:.0f} GiB are")
+    return dropped
+
+
+def permutation_subsample(out: str | Path) -> dict[str, Any]:
     """CytoSig permutation test (n_rand = 1000) on the first PERMUTATION_CELLS cells of the store."""
     import anndata as ad
 
     from cytodask.activity import infer
     from cytodask.ingest import open_atlas
 
-    out = work / f"out-{dataset}-2w"
-    store = open_atlas(out / "stages" / "convert" / "data.zarr")
+    store = open_atlas(Path(out) / "stages" / "convert" / "data.zarr")
     block = store.to_dask().blocks[0].compute() if PERMUTATION_CELLS <= BATCH else None
     if block is None:
         raise ValueError(f"PERMUTATION_CELLS={PERMUTATION_CELLS} must fit in one block of {BATCH}")
@@ -232,39 +271,69 @@ def permutation_subsample(dataset: str, work: Path) -> dict[str, Any]:
     return {"cells": PERMUTATION_CELLS, "seconds": secs, "cells_per_s": PERMUTATION_CELLS / secs}
 
 
-def run(dataset: str) -> list[dict[str, Any]]:
-    """Rows for ``dataset`` (2 workers), with 1M as the memory reference and 1 vs 2 workers at the smaller size."""
+def _stage_row(name: str, st: dict, big: dict, ref: dict | None, dataset: str, ref_note: str) -> dict[str, Any]:
+    r_ref = (ref or {}).get("stages", {}).get(name, {})
+    return row("scale", f"rebuild stage {name}, {big['cells']:,} cells, {big['workers']} workers", st["seconds"],
+               f"same stage at {ref['cells']:,} cells{ref_note}" if ref else "none", r_ref.get("seconds"),
+               key=f"scale-{dataset}-{name}", threads=f"{big['workers']} workers × {big['threads_per_worker']}",
+               reference_threads=f"{ref['workers']} workers × {ref['threads_per_worker']}" if ref else "—",
+               like_for_like=False, table="self", reference_blas="same pipeline", blas=blas(),
+               cells_per_s=st["cells_per_s"], client_peak_gib=st["client_peak_gib"],
+               worker_peak_gib=max(st["worker_peak_gib"], default=None),
+               reference_worker_peak_gib=max(r_ref.get("worker_peak_gib") or [0.0]) or None,
+               worker_peak_growth=(max(st["worker_peak_gib"], default=0) / max(r_ref["worker_peak_gib"]))
+               if r_ref.get("worker_peak_gib") else None,
+               disk_gib=st["disk_gib"], load=f"{big['load_before']:.1f}–{big['load_after']:.1f}")
+
+
+def run(dataset: str, *, reference: str | None = "auto", scaling: str | None = "synthetic-100k") -> list[dict[str, Any]]:
+    """Rows for a rebuild of ``dataset`` on 2 workers, against ``reference`` (memory flatness) and 1 vs 2 workers.
+
+    ``reference`` (default: 1M for 2M and 5M, 100k below) runs the same rebuild at the smaller
+    size in this run; ``scaling`` runs 1 worker × 1 thread against 2 workers × 1 thread
+    (a second core) on that size with blocks of 10,000 cells, so both have ≥ 10 blocks.
+    """
     if dataset not in SIZES:
         raise ValueError(f"unknown dataset {dataset!r}; choose from {sorted(SIZES)}")
-    small = "synthetic-100k" if dataset in ("synthetic-100k", "synthetic-1m") else "synthetic-1m"
+    if reference == "auto":
+        reference = "synthetic-100k" if SIZES[dataset] <= SIZES["synthetic-1m"] else "synthetic-1m"
     rows: list[dict[str, Any]] = []
+    results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(dir=CACHE) as d:
         work = Path(d)
-        results = {(small, 1): run_size(small, 1, work), (small, 2): run_size(small, 2, work)}
-        results[(dataset, 2)] = run_size(dataset, 2, work)
-        perm = permutation_subsample(dataset, work)
-    big, ref, one = results[(dataset, 2)], results[(small, 2)], results[(small, 1)]
+        if scaling:
+            results["scaling-1w"] = run_size(scaling, 1, work, threads=1, batch=10_000)
+            results["scaling-2w"] = run_size(scaling, 2, work, threads=1, batch=10_000)
+        if reference:
+            results["reference"] = run_size(reference, 2, work)
+        dropped = _room_for(dataset, CACHE)
+        big = results["big"] = run_size(dataset, 2, work, keep=True)
+        perm = results["perm"] = permutation_subsample(big["out"])
+        results["dropped_cache"] = dropped
+    ref = results.get("reference")
     for name, st in big["stages"].items():
-        r_ref = ref["stages"].get(name, {})
-        r_one = one["stages"].get(name, {})
-        rows.append(row(
-            "scale", f"rebuild stage {name}, {big['cells']:,} cells, 2 workers", st["seconds"],
-            f"same stage at {ref['cells']:,} cells", r_ref.get("seconds"), key=f"scale-{dataset}-{name}",
-            threads=f"2 workers × {big['threads_per_worker']}", reference_threads=f"2 workers × {ref['threads_per_worker']}",
-            like_for_like=False, table="self", reference_blas="same pipeline", blas=blas(),
-            cells_per_s=st["cells_per_s"], client_peak_gib=st["client_peak_gib"],
-            worker_peak_gib=max(st["worker_peak_gib"], default=None),
-            reference_worker_peak_gib=max(r_ref.get("worker_peak_gib") or [0.0]) or None,
-            disk_gib=st["disk_gib"], one_worker_s_at_reference_size=r_one.get("seconds"),
-            speedup_2_vs_1_workers=(r_one["seconds"] / r_ref["seconds"]) if r_one and r_ref else None))
+        rows.append(_stage_row(name, st, big, ref, dataset, ""))
     rows.append(row("scale", f"unchanged rerun, {big['cells']:,} cells", big["rerun_s"], "full rebuild",
                     big["wall_s"], key=f"scale-{dataset}-rerun", threads="2 workers", reference_threads="2 workers",
                     like_for_like=False, table="self", reference_blas="same command", disk_gib=big["disk_gib"]))
     rows.append(row("scale", f"CytoSig permutation test (n_rand = 1000) on a subsample of {perm['cells']:,} cells",
                     perm["seconds"], "none", None, key=f"scale-{dataset}-cytosig-perm", threads=cores(),
                     reference_threads="—", like_for_like=False, table="self", cells_per_s=perm["cells_per_s"]))
-    dump = {f"{k[0]}-{k[1]}w": v for k, v in results.items()} | {"perm": perm}
-    (CACHE / f"scale-{dataset}.json").write_text(json.dumps(dump, default=str, indent=1))
+    if scaling:
+        one, two = results["scaling-1w"], results["scaling-2w"]
+        for name, st in two["stages"].items():
+            r1 = one["stages"].get(name, {})
+            rows.append(row("scale", f"rebuild stage {name}, {two['cells']:,} cells in blocks of 10,000: "
+                                     f"2 workers × 1 thread vs 1 worker × 1 thread", st["seconds"],
+                            "same stage, 1 worker × 1 thread", r1.get("seconds"), key=f"scale-workers-{name}",
+                            threads="2 workers × 1", reference_threads="1 worker × 1", like_for_like=False,
+                            table="self", reference_blas="same pipeline", blas=blas(),
+                            load=f"{one['load_before']:.1f}–{two['load_after']:.1f}"))
+        rows.append(row("scale", f"full rebuild, {two['cells']:,} cells: 2 workers × 1 thread vs 1 worker × 1 thread",
+                        two["wall_s"], "1 worker × 1 thread", one["wall_s"], key="scale-workers-total",
+                        threads="2 workers × 1", reference_threads="1 worker × 1", like_for_like=False,
+                        table="self", reference_blas="same pipeline"))
+    (CACHE / f"scale-{dataset}.json").write_text(json.dumps(results, default=str, indent=1))
     return rows
 
 

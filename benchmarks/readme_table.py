@@ -45,6 +45,10 @@ OTHER = (
     ("rebuild-noop", "nightly rebuild: unchanged rerun vs full run"),
 )
 
+#: The scale run the README shows (``python -m benchmarks --pipeline scale --dataset …``) and its stages.
+SCALE_DATASET = "synthetic-2m"
+SCALE_STAGES = ("convert", "pseudobulk", "activity", "sc_secact", "disease_vs_healthy", "export")
+
 
 @dataclass(frozen=True)
 class Row:
@@ -73,7 +77,7 @@ def parse(text: str) -> dict[str, Row]:
             machine = line[len("Machine: "):].strip()
         elif line.startswith("| ") and not line.startswith(("| key ", "|---")):
             cells = [c.strip() for c in line.strip().strip("|").split(" | ")]
-            if len(cells) == 10 and re.fullmatch(r"[a-z0-9][a-z0-9-]*", cells[0]):
+            if len(cells) == 10 and re.fullmatch(r"[a-z0-9][a-z0-9_-]*", cells[0]):
                 rows[cells[0]] = Row(*cells, heading=heading, machine=machine)
     return rows
 
@@ -103,15 +107,52 @@ def _table(rows: dict[str, Row], cited: tuple[tuple[str, str], ...]) -> list[str
     return out
 
 
+def _details(r: Row) -> dict[str, str]:
+    return dict(kv.split("=", 1) for kv in r.details.split(", ") if "=" in kv)
+
+
+def _scale_tables(rows: dict[str, Row]) -> list[str]:
+    """The scale run: per stage, time, throughput and worker peak against the reference size; 1 vs 2 workers."""
+    keys = [f"scale-{SCALE_DATASET}-{s}" for s in SCALE_STAGES]
+    have = [k for k in keys if k in rows]
+    if not have:
+        return [f"At scale: not measured yet (`python -m benchmarks --pipeline scale --dataset {SCALE_DATASET}`)."]
+    first = rows[have[0]]
+    ref = re.search(r"same stage at ([\d,]+ cells)", first.reference)
+    out = [f"At scale (cytodask against itself): a rebuild of a CIMA-shaped synthetic atlas, {first.threads.split(' / ')[0]}, "
+           f"{_date(first.heading)} `scale-{SCALE_DATASET}-*`:", "",
+           f"| stage | time (s) | cells/s | worker peak (GiB) | worker peak at {ref.group(1) if ref else 'the reference'} "
+           f"(GiB) | time there (s) | disk (GiB) |", "|---|---|---|---|---|---|---|"]
+    for stage, key in zip(SCALE_STAGES, keys, strict=True):
+        if key in rows:
+            r, d = rows[key], _details(rows[key])
+            out.append(f"| {stage} | {r.ours} | {d.get('cells_per_s', '—')} | {d.get('worker_peak_gib', '—')} | "
+                       f"{d.get('reference_worker_peak_gib', '—')} | {r.reference_s} | {d.get('disk_gib', '—')} |")
+    rerun = rows.get(f"scale-{SCALE_DATASET}-rerun")
+    if rerun:
+        out += ["", f"Unchanged rerun: {rerun.ours} s against {rerun.reference_s} s for the full rebuild."]
+    workers = [(s, rows.get(f"scale-workers-{s}")) for s in (*SCALE_STAGES, "total")]
+    workers = [(s, r) for s, r in workers if r is not None]
+    if workers:
+        size = re.search(r"([\d,]+ cells)", workers[0][1].task)
+        out += ["", f"Scaling with workers ({size.group(1) if size else ''}, blocks of 10,000 cells; each worker "
+                    f"one thread, so 2 workers use a second core), {_date(workers[0][1].heading)} `scale-workers-*`:",
+                "", "| stage | 1 worker (s) | 2 workers (s) | speedup |", "|---|---|---|---|"]
+        out += [f"| {s} | {r.reference_s} | {r.ours} | {r.ratio}× |" for s, r in workers]
+    return out
+
+
 def generate(results_text: str) -> str:
     """The generated block (markers included) for RESULTS.md text."""
     rows = parse(results_text)
+    cited = [k for k, _ in SAME_METHOD + OTHER] + [k for k in rows if k.startswith(("scale-workers-",
+                                                                                   f"scale-{SCALE_DATASET}-"))]
     machines = sorted({re.sub(r";? *load average [\d.]+ when recorded", "", rows[k].machine)
-                       for k, _ in SAME_METHOD + OTHER if k in rows and rows[k].machine})
+                       for k in cited if k in rows and rows[k].machine})
     lines = [BEGIN, "", "Same method on both sides (the implementation speed; ratio = reference time / cytodask time):",
              "", *_table(rows, SAME_METHOD), "",
              "Not like for like (another method, other threads, or cytodask against itself), labelled so:", "",
-             *_table(rows, OTHER), "", "Machines: " + ("; ".join(machines) if machines else "none recorded")
+             *_table(rows, OTHER), "", *_scale_tables(rows), "", "Machines: " + ("; ".join(machines) if machines else "none recorded")
              + " (load: the machine's 1-minute load average when the run was recorded; both sides of a row ran in that "
              "run).",
              "", END]

@@ -34,6 +34,28 @@ def test_newest_row_of_a_key_supersedes_older_rows() -> None:
     assert "Not measured yet:" in block and "`spearman-1t`" in block  # cited keys without a row are named
 
 
+SCALE = """
+### 2026-12-03 — `python -m benchmarks --pipeline scale --dataset synthetic-2m --record`
+
+Machine: x86_64 2 CPUs
+
+| key | pipeline | task | cytodask (s) | reference | reference (s) | ratio | threads (ours / ref) | like for like | details |
+|---|---|---|---|---|---|---|---|---|---|
+| scale-synthetic-2m-sc_secact | scale | rebuild stage sc_secact, 2,000,000 cells, 2 workers [numpy] | 900 | same stage at 1,000,000 cells | 450 | 0.5 | 2 workers × 1 / 2 workers × 1 | no | blas=openblas 2 threads, cells_per_s=2.22e+03, worker_peak_gib=3.2, reference_worker_peak_gib=3.1, disk_gib=33 |
+| scale-synthetic-2m-rerun | scale | unchanged rerun, 2,000,000 cells [numpy] | 7 | full rebuild | 3000 | 429 | 2 workers / 2 workers | no | disk_gib=38 |
+| scale-workers-sc_secact | scale | rebuild stage sc_secact, 100,000 cells in blocks of 10,000: 2 workers × 1 thread vs 1 worker × 1 thread [numpy] | 50 | same stage, 1 worker × 1 thread | 95 | 1.9 | 2 workers × 1 / 1 worker × 1 | no | load=0.2–1.9 |
+"""
+
+
+def test_scale_tables_come_from_the_scale_rows() -> None:
+    assert "At scale: not measured yet" in readme_table.generate(SECTION)
+    block = readme_table.generate(SECTION + SCALE)
+    assert "| sc_secact | 900 | 2.22e+03 | 3.2 | 3.1 | 450 | 33 |" in block  # keys with underscores are parsed
+    assert "worker peak at 1,000,000 cells (GiB)" in block and "2 workers × 1, 2026-12-03" in block
+    assert "Unchanged rerun: 7 s against 3000 s" in block
+    assert "| sc_secact | 95 | 50 | 1.9× |" in block and "(100,000 cells, blocks of 10,000" in block
+
+
 def test_render_needs_the_markers() -> None:
     with pytest.raises(ValueError, match="no generated performance block"):
         readme_table.render("# README\n", SECTION)
