@@ -24,8 +24,8 @@ import sys
 import time
 import traceback
 import xml.etree.ElementTree as ET
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 

@@ -16,7 +16,6 @@ from typing import Any
 import anndata
 import dask
 import numpy as np
-import pandas as pd
 
 from cytodask.aggregation.graph import aggregate_layers, normalized
 from cytodask.aggregation.groups import group_obs, group_table, missing_columns_error

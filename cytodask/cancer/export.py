@@ -16,7 +16,8 @@ SPECIFICITY = ("signature", "cancer_type", "mean", "sd", "n_samples", "z_specifi
 
 TABLES: dict[str, dict[str, tuple[tuple[str, ...], str]]] = {
     "tumor_vs_adjacent": {
-        "tumor_vs_adjacent": (("cell_type", "signature", "cancer_type", "n_pairs", "mean_tumor", "mean_adjacent", *PAIRED),
+        "tumor_vs_adjacent": (("cell_type", "signature", "cancer_type", "n_pairs", "mean_tumor", "mean_adjacent",
+                               *PAIRED),
                               "paired tumour - adjacent activity per cell type, per cancer type and pooled; "
                               "Wilcoxon signed-rank and paired t, BH within each test"),
     },

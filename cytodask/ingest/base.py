@@ -181,7 +181,8 @@ def check_counts(
     def fix() -> str:
         names = layers() if layers else None
         hint = f" (layers in this file: {names})" if names else ""
-        return f"fix those cells in the input, or pass layer=NAME (command line: --layer NAME) with the raw counts{hint}"
+        return ("fix those cells in the input, or pass layer=NAME (command line: --layer NAME) with the raw "
+                f"counts{hint}")
 
     if np.issubdtype(data.dtype, np.floating) and not np.isfinite(data).all():
         raise ValueError(f"{where}: {matrix} holds NaN or infinite values in {bad_cells(~np.isfinite(data))}; "

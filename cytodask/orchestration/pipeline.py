@@ -17,10 +17,10 @@ from typing import Any
 
 import pandas as pd
 
-from cytodask.core.obs import constant_columns
 from cytodask.core import registry as _registry
 from cytodask.core.config import Config
 from cytodask.core.hooks import PipelinePlan, find_column
+from cytodask.core.obs import constant_columns
 from cytodask.ingest.base import DataSource
 from cytodask.ingest.h5ad import LocalH5ADSource
 from cytodask.orchestration.rebuild import absolute, rebuild

@@ -78,10 +78,26 @@ class Spec:
         path = src.pop("path", None)
         if not path:
             raise SpecError(f"{self.path}: [source] needs 'path' (a file, directory, URL or census: query; "
-                            f"supported: {SUPPORTED})")
+                            f"supported: {SUPPORTED}){self._sourceless_hint()}")
         layer = src.pop("layer", None) or None
         check_keys(list(src), [], f"{self.path}:[source]")
         return open_source(path, layer=layer)
+
+    def _sourceless_hint(self) -> str:
+        """When no stage reads the atlas: the runner of the stages' package that runs such a spec."""
+        import importlib.util
+
+        from cytodask.core.registry import stage_types
+
+        if not self.stages or any("convert" in (s.get("inputs") or []) for s in self.stages):
+            return ""
+        types = stage_types()
+        packages = sorted({".".join(types[s["type"]].__module__.split(".")[:2])
+                           for s in self.stages if s.get("type") in types})
+        runners = [p for p in packages if importlib.util.find_spec(f"{p}.__main__") is not None]
+        where = f": run it with `python -m {runners[0]} {self.path}`" if runners else ""
+        return (f". No stage of this spec reads the atlas (none has 'convert' among its inputs), so it needs "
+                f"no [source]{where}")
 
     def resolved(self) -> dict[str, Any]:
         """Plain-data form with variables expanded and paths absolute (saved with each run)."""

@@ -63,7 +63,7 @@ def _exports_have_their_schemas(folder: Path) -> None:
     for name, (columns, _) in EXPORTS.items():
         assert list(pd.read_parquet(folder / f"cross_atlas_{name}.parquet").columns) == list(columns), name
         doc = json.loads((folder / f"cross_atlas_{name}.json").read_text(),
-                         parse_constant=lambda c: pytest.fail(f"{name}: {c} in strict JSON"))
+                         parse_constant=lambda c, name=name: pytest.fail(f"{name}: {c} in strict JSON"))
         assert doc["columns"] == list(columns)
     entities = pd.read_parquet(folder / "search_entities.parquet")
     assert list(entities.columns) == ["name", "type", "aliases", "parents", "appears"] and len(entities) > 100
@@ -140,3 +140,22 @@ def test_the_scheduled_entry_runs_the_whole_chain(chain, monkeypatch, capsys) ->
     assert "not a time of day" in capsys.readouterr().err
     with pytest.raises(ValueError, match="does not exist"):
         nightly_job(cross, rebuild=[tmp / "missing.toml"], at="02:30")
+
+
+def test_rebuild_of_the_cross_atlas_spec_points_to_its_runner(monkeypatch, tmp_path) -> None:
+    """`cytodask rebuild` needs an atlas [source]; the shipped cross-atlas spec has none and reads other rebuilds."""
+    from cytodask.orchestration.rebuild import rebuild
+    from cytodask.orchestration.spec import SpecError
+
+    repo = Path(__file__).resolve().parents[2]
+    monkeypatch.setenv("CYTODASK_RESULTS", str(tmp_path))
+    with pytest.raises(SpecError, match=r"needs no \[source\]: run it with `python -m cytodask.cross_atlas .*"
+                                        r"cross_atlas.toml`"):
+        rebuild(repo / "graphs" / "cross_atlas.toml", output=tmp_path / "out", echo=None)
+    # an atlas spec without a path gets no such hint (its convert stage reads the atlas)
+    spec = (repo / "graphs" / "demo.toml").read_text()
+    bare = tmp_path / "bare.toml"
+    bare.write_text(spec.replace("[source]", "[source]\n# no path", 1).replace('path = "', 'unused_path = "', 1))
+    with pytest.raises(SpecError, match="needs 'path'") as err:
+        rebuild(bare, output=tmp_path / "out2", echo=None)
+    assert "needs no [source]" not in str(err.value)

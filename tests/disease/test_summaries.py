@@ -33,7 +33,7 @@ def test_drivers_recomputed_from_the_table_and_ranked(table):
             assert row["top_signature"] == s.loc[s["diff"].abs().idxmax(), "signature"] and row["reason"] == ""
         else:
             assert np.isnan(row["mean_abs_diff"]) and row["reason"] == "no significant signature"
-    for disease, g in d.groupby("disease"):  # ranks 1..n by (n_significant desc, mean |diff| desc)
+    for _, g in d.groupby("disease"):  # ranks 1..n by (n_significant desc, mean |diff| desc)
         assert list(g["rank"]) == list(range(1, len(g) + 1))
         key = list(zip(-g["n_significant"], -g["mean_abs_diff"].fillna(-np.inf), strict=True))
         assert key == sorted(key)

@@ -124,7 +124,8 @@ def longitudinal_change(activity: Any, *, patient_col: str, timepoint_col: str, 
     if time.isna().all() and len(meta):
         raise ValueError(f"longitudinal_change: {timepoint_col!r} has no numeric value; give timepoints as numbers "
                          "(1, 2, 3 or days)")
-    meta = meta.assign(**{timepoint_col: time, patient_col: meta[patient_col].astype(str).where(meta[patient_col].notna())})
+    patients = meta[patient_col].astype(str).where(meta[patient_col].notna())
+    meta = meta.assign(**{timepoint_col: time, patient_col: patients})
     keep = meta[[patient_col, timepoint_col]].notna().all(axis=1).to_numpy()
     values, meta = values[keep], meta[keep]
     signatures = list(map(str, values.columns))
