@@ -241,11 +241,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     from cytodask.ingest.formats import SUPPORTED  # no heavy imports: --help stays fast
 
-    c = sub.add_parser("convert", help="convert a source (file, 10x, Loom, URL, census:) into an atlas store",
+    c = sub.add_parser("convert", help="convert a source (file, 10x, Loom, URL, census:, synthetic:) into an atlas store",
                        description=f"Convert a source into an atlas store (resumable; unchanged source = no-op). "
                                    f"Sources: {SUPPORTED}.")
-    c.add_argument("input", help="path, URL or census:[VERSION][?QUERY] (e.g. 'census:stable?tissue=blood"
-                                 "&cell_type=B cell&max_cells=10000')")
+    c.add_argument("input", help="path, URL, census:[VERSION][?QUERY] (e.g. 'census:stable?tissue=blood"
+                                 "&cell_type=B cell&max_cells=10000') or synthetic:ATLAS (e.g. 'synthetic:cima')")
     c.add_argument("store", help="output atlas store (STORE.zarr)")
     c.add_argument("--layer", default=None, help="layer holding raw counts (default: X)")
     c.add_argument("--batch-size", type=int, default=10_000, help="cells per block (default 10000; the spec's "

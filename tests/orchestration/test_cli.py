@@ -22,6 +22,17 @@ def test_help_lists_commands():
         assert cmd in res.stdout
 
 
+def test_convert_help_lists_every_source_kind(capsys):
+    from cytodask.demo.world import ATLASES
+
+    with pytest.raises(SystemExit):
+        main(["convert", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for kind in (".h5ad", "10x", ".loom", "https://", "census:", "synthetic:ATLAS", "'synthetic:cima'"):
+        assert kind in text, kind
+    assert all(atlas in text for atlas in ATLASES)
+
+
 def test_convert_cli_and_errors(tmp_path: Path, counts_h5ad: Path, capsys):
     assert main(["convert", str(counts_h5ad), str(tmp_path / "s.zarr"), "--batch-size", "700", "-q"]) == 0
     assert "2000 cells × 300 genes, 3 blocks written" in capsys.readouterr().out
