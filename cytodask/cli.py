@@ -241,7 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from cytodask.ingest.formats import SUPPORTED  # no heavy imports: --help stays fast
 
-    c = sub.add_parser("convert", help="convert a source (file, 10x, Loom, URL, census:, synthetic:) into an atlas store",
+    c = sub.add_parser("convert", help="convert a source (file, 10x, Loom, URL, census:, synthetic:) to an atlas store",
                        description=f"Convert a source into an atlas store (resumable; unchanged source = no-op). "
                                    f"Sources: {SUPPORTED}.")
     c.add_argument("input", help="path, URL, census:[VERSION][?QUERY] (e.g. 'census:stable?tissue=blood"
