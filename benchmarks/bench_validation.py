@@ -114,7 +114,7 @@ def main() -> int:
             f"{r['n_cells'] / r['wall_s']:.3g} | {r['peak_mb']:.0f} |" for r in (a, b)]
     text = "\n".join([
         f"### {dt.date.today()} — `python -m benchmarks.bench_validation --cells {args.cells} --small {small} "
-        f"--genes {args.genes}`", "",
+        f"--genes {args.genes}{' --scale-atlases' if args.scale_atlases else ''}`", "",
         f"Machine: {platform.machine()} {psutil.cpu_count()} CPUs, {mem:.0f} GiB, Python {platform.python_version()}; "
         f"load average {' '.join(f'{x:.1f}' for x in psutil.getloadavg())}. From the store: single-cell CytoSig "
         f"activity (Zarr, lazy) and the atlas store's CSR blocks, Dask threads; one fresh process per size "
