@@ -132,3 +132,15 @@ def test_bad_single_cell_inputs_name_the_fix(tmp_path: Path) -> None:
         single_cells(np.zeros((3, 2)), ["x"])
     with pytest.raises(ValueError, match="pass single_cell="):
         single_cells(None, ["x"])
+
+
+def test_max_cells_is_lowered_to_fit_max_memory_and_stated(demo_inputs: Inputs) -> None:
+    sc, cells = demo_inputs.single_cell, demo_inputs.cells
+    n_rows = sc.obs["cell_type_l2"].nunique() * sc.n_vars
+    budget = n_rows * 40 * api.BYTES_PER_KEPT_CELL  # room for 40 cells per group
+    with pytest.warns(UserWarning, match=r"exact on up to 40 cells per group instead"):
+        fitted = single_cell_auc(sc, cells, cell_type_col="cell_type_l2", max_cells=5000, max_memory=budget)
+    assert (fitted["max_cells"] == 40).all() and fitted["n1_used"].max() == 40
+    pd.testing.assert_frame_equal(fitted, single_cell_auc(sc, cells, cell_type_col="cell_type_l2", max_cells=40))
+    with pytest.raises(ValueError, match="fewer than 20 cells per group"):
+        single_cell_auc(sc, cells, cell_type_col="cell_type_l2", max_memory=n_rows * 10 * api.BYTES_PER_KEPT_CELL)

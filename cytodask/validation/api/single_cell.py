@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -119,8 +120,23 @@ def _subsample(z: da.Array, counts: da.Array, codes: da.Array, pos: np.ndarray, 
     return gid, value
 
 
+#: Bytes held per (cell type × signature) row and kept cell, an estimate: the subsample's (group, key, value) of
+#: both groups (48 B) and the two dense rows the Mann–Whitney kernel ranks (16 B), doubled for its temporaries.
+BYTES_PER_KEPT_CELL = 128
+
+
+def fitted_max_cells(max_cells: int, n_rows: int, max_memory: float) -> int:
+    """``max_cells``, lowered so that ``n_rows × max_cells × BYTES_PER_KEPT_CELL`` fits ``max_memory`` bytes."""
+    fit = int(max_memory // (max(n_rows, 1) * BYTES_PER_KEPT_CELL))
+    if fit < 2 * 10:
+        raise ValueError(f"check 4: {n_rows:,} (cell type × signature) rows leave fewer than 20 cells per group in "
+                         f"max_memory={max_memory / 2**30:.2g} GiB; raise max_memory, or validate fewer signatures "
+                         f"or coarser cell types")
+    return min(max_cells, fit)
+
+
 def single_cell_auc(single_cell: Any, cells: Any, *, cell_type_col: str, layer: str | None = None,
-                    max_cells: int = 5000, seed: int = 0, min_cells: int = 10,
+                    max_cells: int = 5000, seed: int = 0, min_cells: int = 10, max_memory: float = 2 * 2**30,
                     compute: Compute = dask.compute) -> pd.DataFrame:
     """Check 4: within each cell type, activity of cells expressing the producer gene (count > 0) vs the others.
 
@@ -134,10 +150,22 @@ def single_cell_auc(single_cell: Any, cells: Any, *, cell_type_col: str, layer: 
     so memory holds a few blocks and about ``max_cells`` values per group, whatever the cells.
     ``single_cell`` is an AnnData or the path of a single-cell activity stage (read block by
     block, its cell-type codes too: :mod:`cytodask.validation.api.cells`).
+
+    The subsample holds ≈ 128 B per kept cell and (cell type × signature) row; when
+    ``max_cells`` would need more than ``max_memory`` bytes (e.g. SecAct's 1,170 signatures
+    × 100 cell types), it is lowered to fit, with a warning, and the table's ``max_cells``
+    states the value used.
     """
     sc = single_cells(single_cell, [cell_type_col])
     sigs = sc.signatures
     codes, labels = sc.labels(cell_type_col)
+    fitted = fitted_max_cells(max_cells, len(labels) * len(sigs), max_memory)
+    if fitted < max_cells:
+        warnings.warn(f"check 4: {len(labels)} cell types × {len(sigs)} signatures at max_cells={max_cells} need "
+                      f"~{len(labels) * len(sigs) * max_cells * BYTES_PER_KEPT_CELL / 2**30:.1f} GiB, more than "
+                      f"max_memory={max_memory / 2**30:.2g} GiB: exact on up to {fitted} cells per group instead "
+                      f"(the table's max_cells says so)", stacklevel=2)
+        max_cells = fitted
     counts, genes = _counts(cells, layer, sc.z.chunks[0])
     z = sc.z.rechunk((counts.chunks[0], -1))
     prod = producers(sigs, genes)
