@@ -123,10 +123,12 @@ class StageState:
         checksums go into the record so later runs can tell a damaged block from a done one.
 
         Fault injection for resume tests: ``CYTODASK_FAULT_RECORD_DELAY=SECONDS``
-        sleeps before each record, widening the window in which a test kills the run.
+        sleeps before each record, widening the window in which a test kills the run;
+        ``CYTODASK_FAULT_RECORD_STAGES=a,b`` limits it to the records of those stages.
         """
         delay = float(os.environ.get("CYTODASK_FAULT_RECORD_DELAY", "0") or 0)
-        if delay > 0:
+        only = [s for s in os.environ.get("CYTODASK_FAULT_RECORD_STAGES", "").split(",") if s]
+        if delay > 0 and (not only or self.meta_dir.name in only):
             time.sleep(delay)
         rec = {"block": index, "fingerprint": fingerprint, **(info or {})}
         chunks = digests(files, self.path)

@@ -103,7 +103,10 @@ def test_counts_needed_but_x_is_normalized(tmp_path: Path, counts_adata, capsys)
 def test_concurrent_run_refuses_and_status_states(tmp_path: Path, e2e_atlas: Path):
     spec = write_spec(tmp_path / "s.toml", e2e_atlas)
     out = tmp_path / "out"
-    first = popen("rebuild", str(spec), "--output", str(out), "-q", env={"CYTODASK_FAULT_RECORD_DELAY": "1.6"})  # wide window: two CLI calls must land mid-stage on a loaded machine
+    first = popen("rebuild", str(spec), "--output", str(out), "-q", env={"CYTODASK_FAULT_RECORD_DELAY": "1.6",
+                                                                   "CYTODASK_FAULT_RECORD_STAGES": "pseudobulk"})
+    # wide window (16 pseudobulk blocks × 1.6 s): two CLI calls must land mid-stage on a loaded machine; the other
+    # stages' records are not delayed
     deadline = time.monotonic() + 60
     while not list((out / "stages" / "pseudobulk" / "blocks").glob("*.json")) if (out / "stages" / "pseudobulk" / "blocks").exists() else True:
         assert first.poll() is None and time.monotonic() < deadline
