@@ -38,12 +38,6 @@ def _blocks(x: da.Array, codes: da.Array) -> list[tuple[Delayed, Delayed, int]]:
     return [(d, c, int(a)) for d, c, a in zip(x.to_delayed().ravel(), cb, starts, strict=True)]
 
 
-def as_codes(codes: Any, rows: tuple[int, ...]) -> da.Array:
-    """Per-cell group codes (NumPy or Dask) as a Dask array with row blocks ``rows``."""
-    arr = codes if isinstance(codes, da.Array) else da.from_array(np.asarray(codes), chunks=(rows,))
-    return arr.rechunk((rows,))
-
-
 def _sum(*parts: Any) -> Any:
     return tuple(sum(p[i] for p in parts) for i in range(len(parts[0]))) if isinstance(parts[0], tuple) \
         else sum(parts)

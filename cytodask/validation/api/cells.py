@@ -36,11 +36,6 @@ class SingleCells:
     z: da.Array
     signatures: pd.Index
     source: Any  # a pd.DataFrame (obs in memory) or a zarr.Group (the store's obs)
-    where: str
-
-    @property
-    def n_cells(self) -> int:
-        return int(self.z.shape[0])
 
     def labels(self, column: str) -> tuple[da.Array, np.ndarray]:
         """Codes of ``column`` (int32, −1 for none; row blocks of ``z``) and its sorted labels."""
@@ -86,7 +81,7 @@ def single_cells(single_cell: Any, columns: list[str]) -> SingleCells:
     _check_columns(columns, list(single_cell.obs.columns), "single-cell activity obs")
     x = single_cell.X
     z = x if isinstance(x, da.Array) else da.from_array(np.asarray(x), chunks=(max(len(x), 1), -1))
-    return SingleCells(z.astype(np.float64), single_cell.var_names.astype(str), single_cell.obs, "AnnData")
+    return SingleCells(z.astype(np.float64), single_cell.var_names.astype(str), single_cell.obs)
 
 
 def _check_columns(columns: list[str], available: list[str], where: str) -> None:
@@ -108,4 +103,4 @@ def _from_store(path: Path, columns: list[str]) -> SingleCells:
     if "empty" in obs:
         empty = da.from_zarr(obs["empty"]).rechunk((z.chunks[0],))
         z = da.where(empty[:, None], np.nan, z)
-    return SingleCells(z, var.index.astype(str), obs, str(path))
+    return SingleCells(z, var.index.astype(str), obs)
